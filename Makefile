@@ -1,0 +1,38 @@
+# rnnbench: `make run` sets up .venv and runs the quick pipeline; `make test` runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(abspath $(VENV))/bin
+export PATH := $(BIN):$(PATH)
+export NUMBA_CACHE_DIR ?= $(abspath .numba_cache)
+
+.PHONY: setup run test test-all lint ui clean
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed  ## create .venv with the exact versions in constraints.txt
+
+run: setup  ## dvc repro on the quick profile (params.yaml), then say where the report is
+	dvc repro
+	@echo ""
+	@echo "Report:  $(abspath reports/benchmark.md)"
+	@echo "Runs:    make ui   (MLflow UI on http://127.0.0.1:5000)"
+	@echo "Metrics: dvc metrics show    Plots: dvc plots show"
+
+test: setup  ## the test suite (slow and GPU tests excluded)
+	pytest -q
+
+test-all: setup  ## every test, slow ones included (GPU tests skip where no GPU is present)
+	pytest -q -m "slow or not slow"
+
+lint: setup
+	ruff check .
+
+ui: setup  ## the MLflow UI for this project's store, bound to 127.0.0.1
+	rnnbench ui
+
+clean:  ## remove generated results (keeps .venv and the MLflow store)
+	rm -rf data results reports/figures reports/benchmark.md dvc.lock

@@ -1,0 +1,131 @@
+"""The `rnnbench` command: list, data, train, report, ui."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from rnnbench.config import ConfigError, load_params
+
+
+def guarded(fn: Callable[[], int | None]) -> int:
+    """Run a command; a user error becomes one line on stderr and exit status 2."""
+    from rnnbench.experiment import DataMismatch
+
+    try:
+        return fn() or 0
+    except (ConfigError, DataMismatch, FileNotFoundError) as exc:
+        print(f"rnnbench: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def cmd_list(args) -> int:
+    from rnnbench.models import param_count, serves
+    from rnnbench.tasks import TASKS
+
+    params = load_params(args.params, args.set)
+    configured = params.configured_tasks()
+    print("tasks:")
+    for name in configured:
+        task, cfg = TASKS[name], params.task(name)
+        s = task.spec(cfg)
+        print(f"  {name:<10} {s.shape:<13} in={s.input_size:<3} out={s.output_size:<3} "
+              f"loss={s.loss:<4} metric={s.metric} solved {'>=' if s.higher_is_better else '<='} "
+              f"{s.solved_threshold:g}  [{s.definition}]")
+    print("\nmodels (trainable parameters per task; - where the model cannot serve the task):")
+    print(f"  {'model':<14} {'family':<10} {'H':>4} {'L':>2} {'bi':>3} "
+          + " ".join(f"{n:>9}" for n in configured))
+    for name, m in params.models.items():
+        counts = []
+        for t in configured:
+            spec = TASKS[t].spec(params.task(t))
+            counts.append(f"{param_count(m, spec):>9}" if serves(m, spec) else f"{'-':>9}")
+        print(f"  {name:<14} {m.family:<10} {m.hidden_size:>4} {m.num_layers:>2} "
+              f"{'yes' if m.bidirectional else 'no':>3} " + " ".join(counts))
+    return 0
+
+
+def cmd_data(args) -> int:
+    from rnnbench.experiment import write_data
+
+    params = load_params(args.params, args.set)
+    params.task(args.task)
+    meta = write_data(params, args.task, Path(args.out))
+    print(f"{args.task}: {meta['sizes']} sha256={meta['sha256'][:12]} -> {args.out}")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from rnnbench.experiment import run_training
+
+    params = load_params(args.params, args.set)
+    params.task(args.task), params.model(args.model)  # fail before any work
+    out = Path(args.out or f"results/adhoc/{args.model}/{args.task}/seed{args.seed}")
+    m = run_training(params, args.task, args.model, args.seed, out,
+                     data_dir=Path(args.data) if args.data else None, stage=args.stage)
+    test = m["test"].get(m["metric"], float("nan"))
+    print(f"{args.model} on {args.task} (seed {args.seed}): status={m['status']} "
+          f"test {m['metric']}={test:.4g} baseline={m['baseline'].get(m['metric'], float('nan')):.4g}"
+          f" solved={m['solved']} steps={m['steps']} time={m['train_time_s']:.1f}s -> {out}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from rnnbench.report import build_report
+
+    params = load_params(args.params, args.set)
+    path = build_report(Path(args.results), Path(args.out), title=params.report.title,
+                        expected=params.grid.runs())
+    print(f"report: {path}")
+    return 0
+
+
+def cmd_ui(args) -> int:
+    from rnnbench.tracking import run_ui
+
+    return run_ui(args.port)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="rnnbench", description=__doc__)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name: str, fn, help_: str) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_)
+        sp.set_defaults(fn=fn)
+        if name != "ui":
+            sp.add_argument("--params", default="params.yaml", help="params file")
+            sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                            help="override a param, e.g. train.lr=0.01 (repeatable)")
+        return sp
+
+    add("list", cmd_list, "print every task and model with its parameter count")
+    sp = add("data", cmd_data, "generate one task's splits")
+    sp.add_argument("--task", required=True)
+    sp.add_argument("--out", required=True)
+    sp = add("train", cmd_train, "train one model on one task, tracked in MLflow")
+    sp.add_argument("--task", required=True)
+    sp.add_argument("--model", required=True)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--data", help="data folder from the data stage (default: generate)")
+    sp.add_argument("--out", help="output folder (default results/adhoc/MODEL/TASK/seedN)")
+    sp.add_argument("--stage", default=os.environ.get("DVC_STAGE", "cli"),
+                    help="stage name recorded with the run (default: $DVC_STAGE, set by DVC)")
+    sp = add("report", cmd_report, "render the report from result files")
+    sp.add_argument("--results", default="results/train")
+    sp.add_argument("--out", default="reports")
+    sp = add("ui", cmd_ui, "serve the MLflow UI for this project on 127.0.0.1")
+    sp.add_argument("--port", type=int, default=5000)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    return guarded(lambda: args.fn(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,130 @@
+"""One tracked training run: data -> model -> fit -> files + MLflow. Used by the DVC train
+stage and by `rnnbench train`, so both produce the same outputs."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import torch
+
+from rnnbench.io import atomic_dir, load_splits, save_splits, write_json_atomic
+from rnnbench.models import build_model, param_count, serves
+from rnnbench.tasks import get_task
+from rnnbench.tasks.base import data_hash
+from rnnbench.tracking import Tracker
+from rnnbench.train import fit
+
+SCHEMA_VERSION = 1
+CPU_ONLY_FAMILIES = {"numba_rnn"}
+
+
+class DataMismatch(ValueError):
+    pass
+
+
+def data_config(task_cfg) -> dict:
+    """The part of a task's config that determines its data (training knobs excluded)."""
+    return task_cfg.model_dump(mode="json", exclude={"train"})
+
+
+def make_data(params, task_name: str) -> tuple[dict, dict]:
+    """Generate a task's splits from params; return (splits, meta)."""
+    task, cfg = get_task(task_name), params.task(task_name)
+    splits = task.generate(cfg, params.data.seed)
+    meta = {"task": task_name, "seed": params.data.seed, "config": data_config(cfg),
+            "sizes": {s: int(len(d["y"])) for s, d in splits.items()},
+            "sha256": data_hash(splits), "source": task.source(cfg),
+            "spec": task.spec(cfg).to_dict(), "baseline": task.baseline(cfg, splits)}
+    return splits, meta
+
+
+def write_data(params, task_name: str, out: Path) -> dict:
+    splits, meta = make_data(params, task_name)
+    with atomic_dir(out) as tmp:
+        save_splits(tmp, splits, meta)
+    return meta
+
+
+def read_data(params, task_name: str, folder: Path) -> tuple[dict, dict]:
+    splits, meta = load_splits(folder)
+    expected = data_config(params.task(task_name))
+    if meta.get("task") != task_name or meta.get("config") != expected \
+            or meta.get("seed") != params.data.seed:
+        diff = [k for k in expected if meta.get("config", {}).get(k) != expected[k]]
+        what = f"tasks.{task_name}.{diff[0]}" if diff else "task or data.seed"
+        raise DataMismatch(f"{folder / 'meta.json'}: data was generated with another {what}; "
+                           "regenerate it (dvc repro)")
+    if data_hash(splits) != meta["sha256"]:
+        raise DataMismatch(f"{folder / 'splits.npz'}: contents do not match the recorded sha256")
+    return splits, meta
+
+
+def curves_csv(rows: list[dict]) -> str:
+    buf = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return buf.getvalue()
+
+
+def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
+                 data_dir: Path | None = None, stage: str = "cli") -> dict:
+    """Train one (model, task, seed); write out/{metrics.json, curves.csv, model.pt}."""
+    task, task_cfg, model_cfg = get_task(task_name), params.task(task_name), params.model(model_name)
+    spec = task.spec(task_cfg)
+    if not serves(model_cfg, spec):
+        raise ValueError(f"model {model_name!r} ({model_cfg.family}) cannot serve task "
+                         f"{task_name!r} ({spec.shape})")
+    splits, meta = read_data(params, task_name, data_dir) if data_dir else \
+        make_data(params, task_name)
+    train_cfg = params.train.with_overrides(task_cfg.train)
+    torch.manual_seed(seed)
+    model = build_model(model_cfg, spec)
+    n_params = sum(p.numel() for p in model.parameters())
+    assert n_params == param_count(model_cfg, spec), "parameter count disagrees with closed form"
+    cpu_only = model_cfg.family in CPU_ONLY_FAMILIES
+
+    tags = {"task": task_name, "model": model_name, "family": model_cfg.family,
+            "seed": str(seed), "dvc_stage": stage, "data_sha256": meta["sha256"],
+            "device": train_cfg.device}
+    run_params = {"task": data_config(task_cfg), "model": model_cfg.model_dump(mode="json"),
+                  "train": train_cfg.model_dump(mode="json"), "seed": seed,
+                  "data_seed": params.data.seed, "n_params": n_params}
+    with Tracker(params.experiment, f"{model_name}/{task_name}/seed{seed}", tags,
+                 run_params) as tracker:
+        def on_epoch(row: dict, series: dict) -> None:
+            tracker.log_series(series, first_step=row["step"] - len(series["train_loss"]) + 1)
+            tracker.log_metrics({k: v for k, v in row.items() if k not in ("epoch", "step")},
+                                step=row["step"])
+
+        result = fit(model, spec, lambda p, y: task.metrics(task_cfg, p, y), splits, train_cfg,
+                     seed, cpu_only=cpu_only, on_epoch=on_epoch)
+        device = next(model.parameters()).device
+        test_value = result.test.get(spec.metric, float("nan"))
+        metrics = {
+            "schema_version": SCHEMA_VERSION, "task": task_name, "model": model_name,
+            "family": model_cfg.family, "seed": seed, "stage": stage,
+            "model_config": model_cfg.model_dump(mode="json"), "task_config": data_config(task_cfg),
+            "mlflow_run_id": tracker.run_id, **result.summary(),
+            "metric": spec.metric, "higher_is_better": spec.higher_is_better,
+            "solved_threshold": spec.solved_threshold,
+            "solved": result.status == "ok" and spec.is_solved(test_value),
+            "baseline": meta["baseline"], "n_params": n_params, "device": str(device),
+            "dtype": train_cfg.dtype, "threads": train_cfg.threads,
+            "data_sha256": meta["sha256"],
+        }
+        tracker.log_metrics({f"test_{k}": v for k, v in result.test.items()}
+                            | {"train_time_s": result.train_time_s, "n_params": n_params,
+                               "solved": float(metrics["solved"])}, step=result.steps)
+        tracker.set_tags({"status": result.status, "device": str(device)})
+        with atomic_dir(out) as tmp:
+            write_json_atomic(tmp / "metrics.json", metrics)
+            (tmp / "curves.csv").write_text(curves_csv(result.curves), encoding="utf-8")
+            torch.save(model.state_dict(), tmp / "model.pt")
+        for name in ("metrics.json", "curves.csv", "model.pt"):
+            tracker.log_artifact(out / name)
+        tracker.end(failed=result.status != "ok", reason=result.reason)
+    return metrics

@@ -1,0 +1,56 @@
+"""Recurrent classifiers/regressors: a recurrent core plus a linear readout per task shape.
+
+The core is anything with torch.nn.RNN's calling convention (batch_first=True):
+core(x (B, T, D)) -> (out (B, T, dirs*H), h_n), where h_n is (L*dirs, B, H), or a tuple whose
+first element is, for LSTM. nn.RNN, nn.LSTM, nn.GRU and the Numba RNN all fit.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import torch
+from torch import nn
+
+
+class RecurrentNet(nn.Module):
+    def __init__(self, core: nn.Module, hidden_size: int, bidirectional: bool, output_size: int,
+                 readout: Literal["last", "all"]):
+        super().__init__()
+        self.core = core
+        self.directions = 2 if bidirectional else 1
+        self.readout = readout
+        self.head = nn.Linear(self.directions * hidden_size, output_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out, h_n = self.core(x)  # out (B, T, dirs*H)
+        if self.readout == "all":
+            return self.head(out)  # (B, T, output)
+        h_n = h_n[0] if isinstance(h_n, tuple) else h_n  # LSTM: (h_n, c_n)
+        # Final state of the top layer in each direction: the forward direction after step T-1,
+        # the backward one after reading back to step 0 (out[:, -1] would give it after 1 step).
+        last = torch.cat(list(h_n[-self.directions:]), dim=-1)  # (B, dirs*H)
+        return self.head(last)  # (B, output)
+
+
+def lstm_forget_bias_(lstm: nn.LSTM, value: float) -> None:
+    """Set each forget gate's total bias b_ih + b_hh to `value` (torch gate order: i, f, g, o)."""
+    h = lstm.hidden_size
+    with torch.no_grad():
+        for name, p in lstm.named_parameters():
+            if name.startswith("bias_ih"):
+                p[h:2 * h].fill_(value)
+            elif name.startswith("bias_hh"):
+                p[h:2 * h].zero_()
+
+
+def recurrent_param_count(family: str, input_size: int, hidden: int, layers: int,
+                          bidirectional: bool) -> int:
+    """Closed form: per layer and direction, gates * (H(I + H) + 2H), with I the layer's input."""
+    gates = {"rnn": 1, "numba_rnn": 1, "gru": 3, "lstm": 4}[family]
+    dirs = 2 if bidirectional else 1
+    total = 0
+    for layer in range(layers):
+        i = input_size if layer == 0 else dirs * hidden
+        total += dirs * gates * (hidden * (i + hidden) + 2 * hidden)
+    return total

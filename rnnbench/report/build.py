@@ -1,0 +1,113 @@
+"""reports/benchmark.md: per task a table of models and a learning-curve figure, then the
+lecture notes' claims with the measurements that test them."""
+
+from __future__ import annotations
+
+import csv
+import json
+import statistics
+from collections import defaultdict
+from pathlib import Path
+
+from rnnbench.io import atomic_dir, write_text_atomic
+from rnnbench.report.claims import claims_section
+from rnnbench.report.figures import learning_curves
+
+
+def load_results(results_dir: Path) -> list[dict]:
+    """Every metrics.json under results_dir (model/task/seedN/), each with its curve rows."""
+    results = []
+    for path in sorted(Path(results_dir).glob("*/*/seed*/metrics.json")):
+        m = json.loads(path.read_text(encoding="utf-8"))
+        curves = path.with_name("curves.csv")
+        m["curves"] = list(csv.DictReader(curves.open(encoding="utf-8"))) if curves.exists() \
+            else []
+        results.append(m)
+    return results
+
+
+def group(results: list[dict]) -> dict[str, dict[str, list[dict]]]:
+    """task -> model -> runs (one per seed), in a stable order."""
+    out: dict[str, dict[str, list[dict]]] = defaultdict(lambda: defaultdict(list))
+    for r in sorted(results, key=lambda r: (r["task"], r["model"], r["seed"])):
+        out[r["task"]][r["model"]].append(r)
+    return out
+
+
+def test_values(runs: list[dict]) -> list[float]:
+    return [r["test"][r["metric"]] for r in runs if r["status"] == "ok"]
+
+
+def mean_std(values: list[float]) -> str:
+    if not values:
+        return "n/a"
+    if len(values) == 1:
+        return f"{values[0]:.4g}"
+    return f"{statistics.mean(values):.4g} ± {statistics.stdev(values):.2g}"
+
+
+def _median_or_dash(values: list, fmt: str) -> str:
+    values = [v for v in values if v is not None]
+    return format(statistics.median(values), fmt) if values else "—"
+
+
+def task_table(runs_by_model: dict[str, list[dict]]) -> list[str]:
+    first = next(iter(runs_by_model.values()))[0]
+    metric, base = first["metric"], first["baseline"]
+    better = "higher" if first["higher_is_better"] else "lower"
+    lines = [
+        f"Metric: test **{metric}** ({better} is better); trivial baseline "
+        f"({base['name']}): **{base.get(metric, float('nan')):.4g}**; solved at "
+        f"{'≥' if first['higher_is_better'] else '≤'} {first['solved_threshold']:g}.",
+        "",
+        f"| model | {metric} (mean ± std) | solved | parameters | train time (s) "
+        "| steps | steps to solve | status |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for model, runs in runs_by_model.items():
+        statuses = sorted({r["status"] for r in runs})
+        lines.append(
+            f"| {model} | {mean_std(test_values(runs))} "
+            f"| {sum(r['solved'] for r in runs)}/{len(runs)} | {runs[0]['n_params']:,} "
+            f"| {_median_or_dash([r['train_time_s'] for r in runs], '.1f')} "
+            f"| {_median_or_dash([r['steps'] for r in runs], '.0f')} "
+            f"| {_median_or_dash([r['steps_to_solve'] for r in runs], '.0f')} "
+            f"| {', '.join(statuses)} |")
+    for r in (r for runs in runs_by_model.values() for r in runs if r["status"] != "ok"):
+        lines.append(f"\n- {r['model']} seed {r['seed']}: **{r['status']}** — {r['reason']}")
+    return lines
+
+
+def render(results: list[dict], title: str, missing: list[tuple], figures: dict[str, str]) -> str:
+    grouped = group(results)
+    env = results[0] if results else {}
+    lines = [f"# {title}", "",
+             f"{len(results)} training runs read from the result files; device "
+             f"{env.get('device', '?')}, dtype {env.get('dtype', '?')}, "
+             f"{env.get('threads', '?')} thread(s). Each number is the final model's score on "
+             "the held-out test split. Compare runs side by side with `rnnbench ui`.", ""]
+    if missing:
+        lines += ["**Missing runs** (in the grid, no result file): "
+                  + ", ".join(f"{m}/{t}/seed{s}" for m, t, s in missing), ""]
+    lines += claims_section(grouped)
+    for task, runs_by_model in grouped.items():
+        first = next(iter(runs_by_model.values()))[0]
+        lines += ["", f"## Task `{task}`", "", *task_table(runs_by_model), ""]
+        if task in figures:
+            lines += [f"![learning curves on {task}]({figures[task]})", ""]
+        lines.append(f"Data sha256 `{first['data_sha256'][:16]}…`.")
+    return "\n".join(lines) + "\n"
+
+
+def build_report(results_dir: Path, out_dir: Path, title: str = "rnnbench report",
+                 expected: list[tuple] | None = None) -> Path:
+    """Write out_dir/benchmark.md and out_dir/figures/; return the report's path."""
+    results = load_results(results_dir)
+    have = {(r["model"], r["task"], r["seed"]) for r in results}
+    missing = [e for e in (expected or []) if e not in have]
+    with atomic_dir(out_dir / "figures") as tmp:
+        figures = {task: f"figures/{name}" for task, name in
+                   learning_curves(group(results), tmp).items()}
+    path = out_dir / "benchmark.md"
+    write_text_atomic(path, render(results, title, missing, figures))
+    return path

@@ -1,0 +1,18 @@
+"""The task registry: one module per task, each exporting TASK (a Task) registered by name."""
+
+from __future__ import annotations
+
+from rnnbench.tasks import adding, copy, sine
+from rnnbench.tasks.base import SPLITS, Task, TaskSpec
+
+TASKS: dict[str, Task] = {m.TASK.name: m.TASK for m in (sine, adding, copy)}
+
+
+def get_task(name: str) -> Task:
+    try:
+        return TASKS[name]
+    except KeyError:
+        raise KeyError(f"unknown task {name!r} (known: {', '.join(TASKS)})") from None
+
+
+__all__ = ["SPLITS", "TASKS", "Task", "TaskSpec", "get_task"]

@@ -1,0 +1,180 @@
+"""THE training loop: one `fit` for every model and every task.
+
+Models are torch modules (the Numba RNN too: its BPTT runs inside an autograd Function), so
+loss.backward(), clipping and the optimiser step are the same code for all of them. Clipping
+happens after backward() and before step(), where it takes effect.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from rnnbench.config import TrainConfig
+from rnnbench.tasks.base import Split, TaskSpec, encode_inputs, encode_targets, loss_fn
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+MetricsFn = Callable[[np.ndarray, np.ndarray], dict[str, float]]
+EpochCallback = Callable[[dict, dict[str, list[float]]], None]
+
+
+@dataclass
+class FitResult:
+    status: str = "ok"  # "ok" or "diverged"
+    reason: str | None = None
+    diverged_at_step: int | None = None
+    steps: int = 0
+    epochs: int = 0
+    train_time_s: float = 0.0  # optimiser steps only, evaluation excluded
+    wall_time_s: float = 0.0  # everything inside fit, evaluation included
+    steps_to_solve: int | None = None  # first step count whose validation metric was solved
+    time_to_solve_s: float | None = None  # train_time_s at that point
+    clipped_fraction: float = 0.0  # fraction of steps whose gradient exceeded the clip level
+    val: dict[str, float] = field(default_factory=dict)  # final validation metrics
+    test: dict[str, float] = field(default_factory=dict)  # test metrics of the final model
+    curves: list[dict] = field(default_factory=list)  # one row per epoch
+
+    def summary(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k != "curves"}
+
+
+def resolve_device(requested: str, cpu_only: bool = False) -> torch.device:
+    if requested == "cuda" and (cpu_only or not torch.cuda.is_available()):
+        why = "this model runs on the CPU only" if cpu_only else "no CUDA device is available"
+        raise RuntimeError(f"train.device = 'cuda': {why}")
+    if requested == "auto" and torch.cuda.is_available() and not cpu_only:
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def pin_threads(threads: int) -> dict[str, int]:
+    """Pin torch's (and Numba's, if loaded) intra-op threads; return what is in force."""
+    torch.set_num_threads(threads)
+    pinned = {"torch_threads": torch.get_num_threads()}
+    if "numba" in sys.modules:
+        import numba
+
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        pinned["numba_threads"] = numba.get_num_threads()
+    return pinned
+
+
+def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr)
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=cfg.lr, momentum=cfg.momentum)
+    return torch.optim.RMSprop(params, lr=cfg.lr, momentum=cfg.momentum)
+
+
+def clip_gradients(cfg: TrainConfig, params: list[torch.Tensor]) -> tuple[float, bool]:
+    """Clip in place after backward(); return the pre-clip global norm and whether it clipped."""
+    grads = [p.grad for p in params if p.grad is not None]
+    norm = float(torch.nn.utils.get_total_norm(grads))
+    if cfg.clip == "norm":
+        torch.nn.utils.clip_grads_with_norm_(params, cfg.clip_value, torch.tensor(norm))
+        return norm, norm > cfg.clip_value
+    if cfg.clip == "value":
+        clipped = any(bool((g.abs() > cfg.clip_value).any()) for g in grads)
+        torch.nn.utils.clip_grad_value_(params, cfg.clip_value)
+        return norm, clipped
+    return norm, False
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> np.ndarray:
+    model.eval()
+    out = [model(x[i:i + batch_size]).cpu().double().numpy() for i in range(0, len(x), batch_size)]
+    model.train()
+    return np.concatenate(out)
+
+
+def fit(model: torch.nn.Module, spec: TaskSpec, metrics_fn: MetricsFn, data: dict[str, Split],
+        cfg: TrainConfig, seed: int, *, cpu_only: bool = False,
+        on_epoch: EpochCallback | None = None) -> FitResult:
+    """Train `model` in place on data['train'], validating each epoch, testing at the end.
+
+    The model must already be initialised from `seed` (see models.build_model); `seed` here
+    orders the batches. A non-finite loss or gradient ends the run as status 'diverged'.
+    """
+    t_start = time.perf_counter()
+    device = resolve_device(cfg.device, cpu_only)
+    dtype = DTYPES[cfg.dtype]
+    pin_threads(cfg.threads)
+    model.to(device=device, dtype=dtype)
+    tensors = {s: (encode_inputs(d["x"], spec, dtype).to(device),
+                   encode_targets(d["y"], spec, dtype).to(device)) for s, d in data.items()}
+    x_train, y_train = tensors["train"]
+    n = len(x_train)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = make_optimizer(cfg, params)
+    rng = np.random.default_rng(seed)
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total = cfg.max_epochs * steps_per_epoch
+    total = min(total, cfg.max_steps) if cfg.max_steps else total
+    result = FitResult()
+    n_clipped = 0
+
+    def evaluate(split: str) -> dict[str, float]:
+        x, y = tensors[split]
+        return metrics_fn(predict(model, x, max(cfg.batch_size, 256)), data[split]["y"])
+
+    bar = tqdm(total=total, desc=f"{spec.name}", disable=not sys.stderr.isatty(), leave=False)
+    while result.steps < total and result.status == "ok":
+        series: dict[str, list[float]] = {"train_loss": [], "grad_norm": []}
+        t_epoch = time.perf_counter()
+        for idx in np.array_split(rng.permutation(n), steps_per_epoch):
+            if result.steps >= total:
+                break
+            batch = torch.from_numpy(idx).to(device)
+            loss = loss_fn(spec, model(x_train[batch]), y_train[batch])
+            optimizer.zero_grad(set_to_none=True)
+            if not torch.isfinite(loss):
+                result.status, result.diverged_at_step = "diverged", result.steps + 1
+                result.reason = f"non-finite training loss ({loss.item()}) at step {result.steps + 1}"
+                break
+            loss.backward()
+            norm, clipped = clip_gradients(cfg, params)
+            if not math.isfinite(norm):
+                result.status, result.diverged_at_step = "diverged", result.steps + 1
+                result.reason = f"non-finite gradient norm ({norm}) at step {result.steps + 1}"
+                break
+            optimizer.step()
+            result.steps += 1
+            n_clipped += clipped
+            series["train_loss"].append(loss.item())
+            series["grad_norm"].append(norm)
+            bar.update(1)
+        result.train_time_s += time.perf_counter() - t_epoch
+        if not series["train_loss"]:
+            break
+        result.epochs += 1
+        result.val = evaluate("val")
+        if not all(math.isfinite(v) for v in result.val.values()):
+            result.status, result.diverged_at_step = "diverged", result.steps
+            result.reason = f"non-finite validation metrics after step {result.steps}"
+        row = {"epoch": result.epochs, "step": result.steps,
+               "train_time_s": round(result.train_time_s, 4),
+               "train_loss": float(np.mean(series["train_loss"])),
+               **{f"val_{k}": v for k, v in result.val.items()}}
+        result.curves.append(row)
+        if on_epoch is not None:
+            on_epoch(row, series)
+        bar.set_postfix({spec.metric: f"{result.val.get(spec.metric, float('nan')):.4g}"})
+        if result.steps_to_solve is None and spec.is_solved(result.val.get(spec.metric, math.nan)):
+            result.steps_to_solve, result.time_to_solve_s = result.steps, result.train_time_s
+            if cfg.early_stop:
+                break
+    bar.close()
+    result.clipped_fraction = n_clipped / max(result.steps, 1)
+    if result.status == "ok":
+        result.test = evaluate("test")
+    result.wall_time_s = time.perf_counter() - t_start
+    return result

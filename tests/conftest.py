@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Tiny settings that keep a full training run to about a second.
+TINY = [
+    "tasks.adding.seq_len=10", "tasks.adding.n_train=256", "tasks.adding.n_val=64",
+    "tasks.adding.n_test=64", "tasks.adding.train.max_steps=30",
+    "tasks.copy.delay=3", "tasks.copy.n_train=256", "tasks.copy.n_val=64",
+    "tasks.copy.n_test=64", "tasks.copy.train.max_steps=30",
+    "tasks.sine.train.max_epochs=3",
+    "models.rnn.hidden_size=8", "models.lstm.hidden_size=8", "models.gru.hidden_size=8",
+    "models.lecture_rnn.hidden_size=8",
+]
+
+
+@pytest.fixture(autouse=True)
+def _private_mlflow(tmp_path_factory, monkeypatch):
+    """Every test logs to its own throwaway store, never the repository's mlflow.db."""
+    store = tmp_path_factory.mktemp("mlflow")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{store / 'mlflow.db'}")
+    yield store
+
+
+@pytest.fixture
+def params_path() -> Path:
+    return ROOT / "params.yaml"
+
+
+@pytest.fixture
+def tiny_params(params_path):
+    from rnnbench.config import load_params
+
+    return load_params(params_path, TINY)
+
+
+def mlflow_runs(uri: str | None = None):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri or os.environ["MLFLOW_TRACKING_URI"])
+    runs = []
+    for exp in client.search_experiments():
+        runs += client.search_runs([exp.experiment_id])
+    return client, runs
