@@ -97,8 +97,9 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
                  run_params) as tracker:
         def on_epoch(row: dict, series: dict) -> None:
             tracker.log_series(series, first_step=row["step"] - len(series["train_loss"]) + 1)
-            tracker.log_metrics({k: v for k, v in row.items() if k not in ("epoch", "step")},
-                                step=row["step"])
+            # train_loss is logged per step above; the row's epoch mean would collide with it
+            tracker.log_metrics({k: v for k, v in row.items()
+                                 if k not in ("epoch", "step", "train_loss")}, step=row["step"])
 
         result = fit(model, spec, lambda p, y: task.metrics(task_cfg, p, y), splits, train_cfg,
                      seed, cpu_only=cpu_only, on_epoch=on_epoch)

@@ -83,9 +83,10 @@ class Tracker:
         self._mlflow_entities = mlflow.entities
         exp = self.client.get_experiment_by_name(experiment)
         if exp is None:
-            # The artifact root is absolute for the same reason as the store's path.
-            location = None if os.environ.get("MLFLOW_TRACKING_URI") else \
-                (self.root / "mlruns").as_uri()
+            # A SQLite store keeps its artifacts beside it, by absolute path (a server decides
+            # for itself); MLflow's default would be ./mlruns of whatever folder runs the stage.
+            location = (Path(self.uri.removeprefix("sqlite:///")).parent / "mlruns").as_uri() \
+                if self.uri.startswith("sqlite:///") else None
             exp_id = self.client.create_experiment(experiment, artifact_location=location)
         else:
             exp_id = exp.experiment_id

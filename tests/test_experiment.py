@@ -1,0 +1,73 @@
+"""One tracked run end to end: files, MLflow and data checks agree."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from rnnbench.experiment import DataMismatch, read_data, run_training, write_data
+from tests.conftest import mlflow_runs
+
+
+def test_run_writes_outputs_that_agree_with_mlflow(tmp_path, tiny_params):
+    write_data(tiny_params, "adding", tmp_path / "data")
+    m = run_training(tiny_params, "adding", "gru", 0, tmp_path / "out",
+                     data_dir=tmp_path / "data", stage="train@gru-adding-0")
+    files = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert files == ["curves.csv", "metrics.json", "model.pt"]
+    on_disk = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert on_disk == json.loads(json.dumps(m))
+    assert m["status"] == "ok" and m["steps"] == 30 and m["baseline"]["mse"] == pytest.approx(1 / 6)
+    client, runs = mlflow_runs()
+    (run,) = runs
+    assert run.info.run_id == m["mlflow_run_id"] and run.info.status == "FINISHED"
+    assert run.data.tags["dvc_stage"] == "train@gru-adding-0"
+    assert run.data.tags["model"] == "gru" and run.data.tags["seed"] == "0"
+    assert run.data.metrics["test_mse"] == pytest.approx(m["test"]["mse"])
+    assert run.data.params["model.hidden_size"] == "8"
+    assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 30
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert artifacts == {"curves.csv", "metrics.json", "model.pt"}
+    lines = (tmp_path / "out" / "curves.csv").read_text().splitlines()
+    assert lines[0].startswith("epoch,step,train_time_s,train_loss,val_loss,val_mse")
+    assert len(lines) == 1 + m["epochs"]
+
+
+def test_a_diverged_run_is_recorded_and_does_not_raise(tmp_path, tiny_params):
+    from rnnbench.config import load_params
+
+    params = load_params("params.yaml", ["train.lr=1e6", "train.clip=none",
+                                         "train.optimizer=sgd", "tasks.sine.train.lr=1e6"])
+    m = run_training(params, "sine", "rnn", 0, tmp_path / "out")
+    assert m["status"] == "diverged" and m["solved"] is False
+    assert m["reason"].startswith("non-finite")
+    _, runs = mlflow_runs()
+    assert runs[0].info.status == "FAILED"
+    assert runs[0].data.tags["failure_reason"] == m["reason"]
+
+
+def test_data_generated_with_other_params_is_refused(tmp_path, tiny_params):
+    from rnnbench.config import load_params
+
+    write_data(tiny_params, "adding", tmp_path / "data")
+    changed = load_params("params.yaml", ["tasks.adding.seq_len=12"])
+    with pytest.raises(DataMismatch, match=r"data/meta.json: .*tasks.adding.seq_len"):
+        read_data(changed, "adding", tmp_path / "data")
+    splits, meta = read_data(tiny_params, "adding", tmp_path / "data")
+    assert meta["sizes"] == {"train": 256, "val": 64, "test": 64}
+
+
+def test_a_failed_run_leaves_previous_results_intact(tmp_path, tiny_params, monkeypatch):
+    out = tmp_path / "out"
+    run_training(tiny_params, "sine", "rnn", 0, out)
+    before = (out / "metrics.json").read_text()
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("rnnbench.experiment.write_json_atomic", boom)
+    with pytest.raises(RuntimeError, match="disk full"):
+        run_training(tiny_params, "sine", "rnn", 1, out)
+    assert (out / "metrics.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary left behind

@@ -1,0 +1,109 @@
+"""End to end: `dvc repro` on a tiny profile in a copy of the repository; the outputs, the
+MLflow runs and the report must agree with each other, and DVC must re-run only what changed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT, TINY, mlflow_runs
+
+GENERATED = ("data/", "results/", "reports/benchmark.md", "reports/figures/", "dvc.lock",
+             "mlflow.db", "mlruns/")
+
+
+def sh(cmd: list[str], cwd: Path, env: dict) -> str:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    """A git copy of the project with a tiny params.yaml, and an env whose PATH has our venv."""
+    dest = tmp_path_factory.mktemp("repo")
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=ROOT,
+                           capture_output=True, text=True, check=True).stdout.split("\n")
+    for f in filter(None, files):
+        if f.startswith(GENERATED) or not (ROOT / f).is_file():
+            continue
+        (dest / f).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(ROOT / f, dest / f)
+    from rnnbench.config import apply_overrides
+
+    raw = yaml.safe_load((dest / "params.yaml").read_text())
+    raw = apply_overrides(raw, TINY + ["grid.models=[rnn, gru]", "grid.tasks=[adding, sine]",
+                                       "experiment=tiny"])
+    (dest / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
+    sh(["git", "init", "-q"], dest, env)
+    sh(git + ["add", "-A"], dest, env)
+    sh(git + ["commit", "-qm", "tiny"], dest, env)
+    sh(["dvc", "repro", "-q"], dest, env)
+    return dest, env
+
+
+def test_outputs_mlflow_and_report_agree(repo):
+    dest, _ = repo
+    expected = {("rnn", "adding"), ("rnn", "sine"), ("gru", "adding"), ("gru", "sine"),
+                ("lecture_rnn", "sine")}
+    metrics = {}
+    for model, task in expected:
+        out = dest / "results" / "train" / model / task / "seed0"
+        assert (out / "model.pt").exists() and (out / "curves.csv").exists()
+        metrics[model, task] = json.loads((out / "metrics.json").read_text())
+    for task in ("adding", "sine"):
+        meta = json.loads((dest / "data" / task / "meta.json").read_text())
+        assert all(m["data_sha256"] == meta["sha256"] for (_, t), m in metrics.items() if t == task)
+
+    _, runs = mlflow_runs(f"sqlite:///{dest.resolve()}/mlflow.db")
+    assert len(runs) == len(expected)  # one MLflow run per (model, task, seed)
+    by_id = {r.info.run_id: r for r in runs}
+    for (model, task), m in metrics.items():
+        run = by_id[m["mlflow_run_id"]]
+        assert run.data.tags["dvc_stage"] == m["stage"]
+        assert m["stage"] in (f"train@{model}-{task}-0", f"train_extra@{model}-{task}-0")
+        assert run.data.metrics[f"test_{m['metric']}"] == pytest.approx(m["test"][m["metric"]])
+        assert run.info.status == ("FINISHED" if m["status"] == "ok" else "FAILED")
+        assert run.info.artifact_uri.startswith((dest.resolve() / "mlruns").as_uri())
+
+    report = (dest / "reports" / "benchmark.md").read_text()
+    for (model, task), m in metrics.items():
+        assert f"| {model} | {m['test'][m['metric']]:.4g} |" in report
+    assert (dest / "reports" / "figures" / "curves_adding.png").exists()
+
+
+def test_dvc_knows_what_changed(repo):
+    dest, env = repo
+    assert "Data and pipelines are up to date." in sh(["dvc", "repro"], dest, env)
+    raw = yaml.safe_load((dest / "params.yaml").read_text())
+    raw["models"]["gru"]["hidden_size"] = 6
+    (dest / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    changed = set(json.loads(sh(["dvc", "status", "--json"], dest, env)))
+    assert changed == {"train@gru-adding-0", "train@gru-sine-0"}
+    raw["models"]["gru"]["hidden_size"] = 8
+    (dest / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert json.loads(sh(["dvc", "status", "--json"], dest, env)) == {}
+
+
+def test_metrics_plots_and_experiments(repo):
+    dest, env = repo
+    shown = sh(["dvc", "metrics", "show", "--json"], dest, env)
+    assert "results/train/gru/adding/seed0/metrics.json" in shown
+    sh(["dvc", "plots", "show", "-o", "plots_html"], dest, env)
+    assert (dest / "plots_html" / "index.html").stat().st_size > 1000
+    out = sh(["dvc", "exp", "run", "-S", "tasks.sine.train.lr=0.003"], dest, env)
+    assert "Running stage 'train@rnn-sine-0'" in out
+    assert "Running stage 'train@lecture_rnn-sine-0'" in out
+    assert "Running stage 'train@rnn-adding-0'" not in out
+    exps = sh(["dvc", "exp", "show", "--json"], dest, env)
+    assert "tasks.sine.train.lr" in exps

@@ -1,0 +1,82 @@
+"""The report reads result files only, and its verdicts follow the stated rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from rnnbench.report import build_report, load_results
+from rnnbench.report.claims import gates_claim
+
+
+def result(model, family, task, mse, seed=0, status="ok", hidden=64):
+    base = {"adding": {"name": "predict 1", "mse": 1 / 6},
+            "sine": {"name": "mean", "mse": 0.7, "mse_last_value": 0.02,
+                     "mse_noise_floor": 0.01}}[task]
+    return {
+        "task": task, "model": model, "family": family, "seed": seed, "status": status,
+        "reason": None if status == "ok" else "non-finite training loss (nan) at step 3",
+        "metric": "mse", "higher_is_better": False, "solved_threshold": 0.01,
+        "test": {"mse": mse} if status == "ok" else {}, "val": {}, "baseline": base,
+        "solved": status == "ok" and mse <= 0.01, "n_params": {"gru": 3, "lstm": 4}.get(family, 1),
+        "train_time_s": 2.0, "steps": 100, "steps_to_solve": 50 if mse <= 0.01 else None,
+        "device": "cpu", "dtype": "float32", "threads": 1, "data_sha256": "ab" * 32,
+        "model_config": {"hidden_size": hidden, "num_layers": 1, "bidirectional": False,
+                         "family": family},
+        "task_config": {"seq_len": 100},
+    }
+
+
+def write(root: Path, r: dict, curves: str = "epoch,step,val_mse\n1,10,0.2\n2,20,0.1\n"):
+    d = root / r["model"] / r["task"] / f"seed{r['seed']}"
+    d.mkdir(parents=True)
+    (d / "metrics.json").write_text(json.dumps(r))
+    (d / "curves.csv").write_text(curves)
+
+
+def by_model(*runs):
+    out = {}
+    for r in runs:
+        out.setdefault(r["model"], []).append(r)
+    return out
+
+
+def verdict(lines):
+    return next(line for line in lines if line.startswith("**Verdict"))
+
+
+def test_gates_claim_rules():
+    holds = by_model(result("lstm", "lstm", "adding", 0.002), result("gru", "gru", "adding", 0.001),
+                     result("rnn", "rnn", "adding", 0.17))
+    assert verdict(gates_claim(holds)) == "**Verdict: holds**"
+    partly = by_model(result("lstm", "lstm", "adding", 0.002),
+                      result("gru", "gru", "adding", 0.15), result("rnn", "rnn", "adding", 0.17))
+    assert "holds only under a condition" in verdict(gates_claim(partly))
+    vanilla_solves = by_model(result("lstm", "lstm", "adding", 0.002),
+                              result("rnn", "rnn", "adding", 0.005))
+    assert "holds only under a condition" not in verdict(gates_claim(vanilla_solves))
+    assert verdict(gates_claim(vanilla_solves)) == "**Verdict: not observed**"
+    diverged = by_model(result("lstm", "lstm", "adding", 0.5, status="diverged"),
+                        result("rnn", "rnn", "adding", 0.17))
+    assert verdict(gates_claim(diverged)) == "**Verdict: not observed**"
+
+
+def test_report_tables_agree_with_the_result_files(tmp_path):
+    results = tmp_path / "results"
+    for r in (result("lstm", "lstm", "adding", 0.002), result("lstm", "lstm", "adding", 0.004, 1),
+              result("gru", "gru", "adding", 0.001), result("rnn", "rnn", "adding", 0.17),
+              result("rnn", "rnn", "sine", 0.5, status="diverged")):
+        write(results, r)
+    assert len(load_results(results)) == 5
+    path = build_report(results, tmp_path / "reports", title="T",
+                        expected=[("rnn", "adding", 0), ("rnn", "copy", 0)])
+    text = path.read_text()
+    assert text.startswith("# T\n")
+    assert "| lstm | 0.003 ± 0.0014 | 2/2 | 4 |" in text
+    assert "| rnn | 0.17 | 0/1 |" in text
+    assert "rnn seed 0: **diverged** — non-finite training loss (nan) at step 3" in text
+    assert "**Missing runs** (in the grid, no result file): rnn/copy/seed0" in text
+    assert "**Verdict: holds**" in text
+    assert "(0.75×)" in text  # the GRU/LSTM parameter ratio from the result files
+    assert (tmp_path / "reports" / "figures" / "curves_adding.png").stat().st_size > 1000
+    assert "![learning curves on adding](figures/curves_adding.png)" in text

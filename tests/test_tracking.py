@@ -1,0 +1,58 @@
+"""MLflow tracking: the store's location, batched logging, run status."""
+
+from __future__ import annotations
+
+import pytest
+
+from rnnbench.tracking import Tracker, flatten, project_root, tracking_uri
+from tests.conftest import mlflow_runs
+
+
+def test_store_is_sqlite_at_the_root_by_absolute_path(tmp_path, monkeypatch):
+    (tmp_path / "dvc.yaml").write_text("stages: {}\n")
+    monkeypatch.delenv("MLFLOW_TRACKING_URI")
+    sub = tmp_path / "pipelines"
+    sub.mkdir()
+    assert project_root(sub) == tmp_path.resolve()
+    assert tracking_uri(project_root(sub)) == f"sqlite:///{tmp_path.resolve()}/mlflow.db"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:5555")
+    assert tracking_uri(tmp_path) == "http://127.0.0.1:5555"
+
+
+def test_dvc_temporary_experiment_folders_log_to_the_outer_repository(tmp_path):
+    inner = tmp_path / ".dvc" / "tmp" / "exps" / "tmpabc123" / "pipelines"
+    inner.mkdir(parents=True)
+    (inner.parent / "dvc.yaml").write_text("stages: {}\n")
+    assert project_root(inner) == tmp_path.resolve()
+
+
+def test_flatten():
+    assert flatten({"a": {"b": 1, "c": {"d": 2}}, "e": 3}) == {"a.b": 1, "a.c.d": 2, "e": 3}
+
+
+def test_run_records_params_tags_metric_series_and_status(tmp_path):
+    with Tracker("exp", "m/t/seed0", {"task": "t"}, {"train": {"lr": 0.1}, "seed": 0},
+                 root=tmp_path) as t:
+        t.log_series({"train_loss": [float(i) for i in range(2500)]}, first_step=1)
+        t.log_metrics({"val_mse": 0.5}, step=7)
+    client, runs = mlflow_runs()
+    (run,) = runs
+    assert run.info.status == "FINISHED" and run.info.run_name == "m/t/seed0"
+    assert run.data.params == {"train.lr": "0.1", "seed": "0"}
+    assert run.data.tags["task"] == "t" and "git_commit" in run.data.tags
+    assert "version.torch" in run.data.tags
+    history = client.get_metric_history(run.info.run_id, "train_loss")
+    assert len(history) == 2500 and history[-1].step == 2500 and history[-1].value == 2499.0
+
+
+def test_a_failed_run_is_marked_failed_with_its_reason(tmp_path):
+    t = Tracker("exp", "diverged", {}, {}, root=tmp_path)
+    t.end(failed=True, reason="non-finite training loss (nan) at step 3")
+    with pytest.raises(ZeroDivisionError), Tracker("exp", "bug", {}, {}, root=tmp_path):
+        1 / 0  # noqa: B018
+    _, runs = mlflow_runs()
+    by_name = {r.info.run_name: r for r in runs}
+    assert by_name["diverged"].info.status == "FAILED"
+    assert by_name["diverged"].data.tags["failure_reason"].startswith("non-finite")
+    assert by_name["bug"].info.status == "FAILED"
+    assert "ZeroDivisionError" in by_name["bug"].data.tags["failure_reason"]
