@@ -114,7 +114,7 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
             "solved_threshold": spec.solved_threshold,
             "solved": result.status == "ok" and spec.is_solved(test_value),
             "baseline": meta["baseline"], "n_params": n_params, "device": str(device),
-            "dtype": train_cfg.dtype, "threads": train_cfg.threads,
+            "dtype": train_cfg.dtype,
             "data_sha256": meta["sha256"],
         }
         tracker.log_metrics({f"test_{k}": v for k, v in result.test.items()}

@@ -37,6 +37,7 @@ class FitResult:
     steps_to_solve: int | None = None  # first step count whose validation metric was solved
     time_to_solve_s: float | None = None  # train_time_s at that point
     clipped_fraction: float = 0.0  # fraction of steps whose gradient exceeded the clip level
+    threads: dict[str, int] = field(default_factory=dict)  # intra-op threads in force
     val: dict[str, float] = field(default_factory=dict)  # final validation metrics
     test: dict[str, float] = field(default_factory=dict)  # test metrics of the final model
     curves: list[dict] = field(default_factory=list)  # one row per epoch
@@ -107,7 +108,7 @@ def fit(model: torch.nn.Module, spec: TaskSpec, metrics_fn: MetricsFn, data: dic
     t_start = time.perf_counter()
     device = resolve_device(cfg.device, cpu_only)
     dtype = DTYPES[cfg.dtype]
-    pin_threads(cfg.threads)
+    result = FitResult(threads=pin_threads(cfg.threads))
     model.to(device=device, dtype=dtype)
     tensors = {s: (encode_inputs(d["x"], spec, dtype).to(device),
                    encode_targets(d["y"], spec, dtype).to(device)) for s, d in data.items()}
@@ -119,7 +120,6 @@ def fit(model: torch.nn.Module, spec: TaskSpec, metrics_fn: MetricsFn, data: dic
     steps_per_epoch = math.ceil(n / cfg.batch_size)
     total = cfg.max_epochs * steps_per_epoch
     total = min(total, cfg.max_steps) if cfg.max_steps else total
-    result = FitResult()
     n_clipped = 0
 
     def evaluate(split: str) -> dict[str, float]:

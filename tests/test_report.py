@@ -20,7 +20,7 @@ def result(model, family, task, mse, seed=0, status="ok", hidden=64):
         "test": {"mse": mse} if status == "ok" else {}, "val": {}, "baseline": base,
         "solved": status == "ok" and mse <= 0.01, "n_params": {"gru": 3, "lstm": 4}.get(family, 1),
         "train_time_s": 2.0, "steps": 100, "steps_to_solve": 50 if mse <= 0.01 else None,
-        "device": "cpu", "dtype": "float32", "threads": 1, "data_sha256": "ab" * 32,
+        "device": "cpu", "dtype": "float32", "threads": {"torch_threads": 1}, "data_sha256": "ab" * 32,
         "model_config": {"hidden_size": hidden, "num_layers": 1, "bidirectional": False,
                          "family": family},
         "task_config": {"seq_len": 100},

@@ -84,7 +84,7 @@ def render(results: list[dict], title: str, missing: list[tuple], figures: dict[
     lines = [f"# {title}", "",
              f"{len(results)} training runs read from the result files; device "
              f"{env.get('device', '?')}, dtype {env.get('dtype', '?')}, "
-             f"{env.get('threads', '?')} thread(s). Each number is the final model's score on "
+             f"{env.get('threads', {}).get('torch_threads', '?')} torch thread(s). Each number is the final model's score on "
              "the held-out test split. Compare runs side by side with `rnnbench ui`.", ""]
     if missing:
         lines += ["**Missing runs** (in the grid, no result file): "
