@@ -67,9 +67,10 @@ def cmd_train(args) -> int:
     m = run_training(params, args.task, args.model, args.seed, out,
                      data_dir=Path(args.data) if args.data else None, stage=args.stage)
     test = m["test"].get(m["metric"], float("nan"))
+    base = m["baseline"].get(m["metric"], float("nan"))
     print(f"{args.model} on {args.task} (seed {args.seed}): status={m['status']} "
-          f"test {m['metric']}={test:.4g} baseline={m['baseline'].get(m['metric'], float('nan')):.4g}"
-          f" solved={m['solved']} steps={m['steps']} time={m['train_time_s']:.1f}s -> {out}")
+          f"test {m['metric']}={test:.4g} baseline={base:.4g} solved={m['solved']} "
+          f"steps={m['steps']} time={m['train_time_s']:.1f}s -> {out}")
     return 0
 
 

@@ -33,6 +33,7 @@ class TrainOverrides(StrictModel):
     batch_size: PositiveInt | None = None
     max_epochs: PositiveInt | None = None
     max_steps: PositiveInt | None = None
+    eval_every: PositiveInt | None = None
     lr: PositiveFloat | None = None
 
 
@@ -43,6 +44,7 @@ class TrainConfig(StrictModel):
     batch_size: PositiveInt = 64
     max_epochs: PositiveInt = 10
     max_steps: PositiveInt | None = None  # stop after this many optimiser steps, whatever the epoch
+    eval_every: PositiveInt | None = None  # optimiser steps between validations; None: each epoch
     clip: Literal["norm", "value", "none"] = "norm"  # global L2 norm, element value, or off
     clip_value: PositiveFloat = 1.0
     early_stop: bool = True  # stop once the validation metric reaches the task's threshold

@@ -73,7 +73,8 @@ def curves_csv(rows: list[dict]) -> str:
 def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
                  data_dir: Path | None = None, stage: str = "cli") -> dict:
     """Train one (model, task, seed); write out/{metrics.json, curves.csv, model.pt}."""
-    task, task_cfg, model_cfg = get_task(task_name), params.task(task_name), params.model(model_name)
+    task, task_cfg = get_task(task_name), params.task(task_name)
+    model_cfg = params.model(model_name)
     spec = task.spec(task_cfg)
     if not serves(model_cfg, spec):
         raise ValueError(f"model {model_name!r} ({model_cfg.family}) cannot serve task "

@@ -31,7 +31,7 @@ class FitResult:
     reason: str | None = None
     diverged_at_step: int | None = None
     steps: int = 0
-    epochs: int = 0
+    epochs: float = 0.0  # optimiser steps / steps per epoch
     train_time_s: float = 0.0  # optimiser steps only, evaluation excluded
     wall_time_s: float = 0.0  # everything inside fit, evaluation included
     steps_to_solve: int | None = None  # first step count whose validation metric was solved
@@ -40,7 +40,7 @@ class FitResult:
     threads: dict[str, int] = field(default_factory=dict)  # intra-op threads in force
     val: dict[str, float] = field(default_factory=dict)  # final validation metrics
     test: dict[str, float] = field(default_factory=dict)  # test metrics of the final model
-    curves: list[dict] = field(default_factory=list)  # one row per epoch
+    curves: list[dict] = field(default_factory=list)  # one row per validation
 
     def summary(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k != "curves"}
@@ -100,7 +100,8 @@ def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> np.ndar
 def fit(model: torch.nn.Module, spec: TaskSpec, metrics_fn: MetricsFn, data: dict[str, Split],
         cfg: TrainConfig, seed: int, *, cpu_only: bool = False,
         on_epoch: EpochCallback | None = None) -> FitResult:
-    """Train `model` in place on data['train'], validating each epoch, testing at the end.
+    """Train `model` in place on data['train'], validating every `cfg.eval_every` steps (each
+    epoch by default), testing the final model at the end.
 
     The model must already be initialised from `seed` (see models.build_model); `seed` here
     orders the batches. A non-finite loss or gradient ends the run as status 'diverged'.
@@ -126,25 +127,32 @@ def fit(model: torch.nn.Module, spec: TaskSpec, metrics_fn: MetricsFn, data: dic
         x, y = tensors[split]
         return metrics_fn(predict(model, x, max(cfg.batch_size, 256)), data[split]["y"])
 
+    def batches():  # index arrays, epoch after epoch, each epoch a fresh seeded permutation
+        while True:
+            yield from np.array_split(rng.permutation(n), steps_per_epoch)
+
+    def diverge(step: int, why: str) -> None:
+        result.status, result.diverged_at_step, result.reason = "diverged", step, why
+
+    period = cfg.eval_every or steps_per_epoch  # optimiser steps between validations
+    order = batches()
     bar = tqdm(total=total, desc=f"{spec.name}", disable=not sys.stderr.isatty(), leave=False)
     while result.steps < total and result.status == "ok":
         series: dict[str, list[float]] = {"train_loss": [], "grad_norm": []}
-        t_epoch = time.perf_counter()
-        for idx in np.array_split(rng.permutation(n), steps_per_epoch):
-            if result.steps >= total:
-                break
-            batch = torch.from_numpy(idx).to(device)
+        t_round = time.perf_counter()
+        while result.steps < total and len(series["train_loss"]) < period:
+            batch = torch.from_numpy(next(order)).to(device)
             loss = loss_fn(spec, model(x_train[batch]), y_train[batch])
             optimizer.zero_grad(set_to_none=True)
             if not torch.isfinite(loss):
-                result.status, result.diverged_at_step = "diverged", result.steps + 1
-                result.reason = f"non-finite training loss ({loss.item()}) at step {result.steps + 1}"
+                diverge(result.steps + 1, f"non-finite training loss ({loss.item()}) at step "
+                                          f"{result.steps + 1}")
                 break
             loss.backward()
             norm, clipped = clip_gradients(cfg, params)
             if not math.isfinite(norm):
-                result.status, result.diverged_at_step = "diverged", result.steps + 1
-                result.reason = f"non-finite gradient norm ({norm}) at step {result.steps + 1}"
+                diverge(result.steps + 1, f"non-finite gradient norm ({norm}) at step "
+                                          f"{result.steps + 1}")
                 break
             optimizer.step()
             result.steps += 1
@@ -152,15 +160,14 @@ def fit(model: torch.nn.Module, spec: TaskSpec, metrics_fn: MetricsFn, data: dic
             series["train_loss"].append(loss.item())
             series["grad_norm"].append(norm)
             bar.update(1)
-        result.train_time_s += time.perf_counter() - t_epoch
+        result.train_time_s += time.perf_counter() - t_round
         if not series["train_loss"]:
             break
-        result.epochs += 1
+        result.epochs = result.steps / steps_per_epoch
         result.val = evaluate("val")
         if not all(math.isfinite(v) for v in result.val.values()):
-            result.status, result.diverged_at_step = "diverged", result.steps
-            result.reason = f"non-finite validation metrics after step {result.steps}"
-        row = {"epoch": result.epochs, "step": result.steps,
+            diverge(result.steps, f"non-finite validation metrics after step {result.steps}")
+        row = {"epoch": round(result.epochs, 4), "step": result.steps,
                "train_time_s": round(result.train_time_s, 4),
                "train_loss": float(np.mean(series["train_loss"])),
                **{f"val_{k}": v for k, v in result.val.items()}}

@@ -77,7 +77,7 @@ def test_outputs_mlflow_and_report_agree(repo):
         assert run.info.artifact_uri.startswith((dest.resolve() / "mlruns").as_uri())
 
     report = (dest / "reports" / "benchmark.md").read_text()
-    for (model, task), m in metrics.items():
+    for (model, _), m in metrics.items():
         assert f"| {model} | {m['test'][m['metric']]:.4g} |" in report
     assert (dest / "reports" / "figures" / "curves_adding.png").exists()
 

@@ -94,13 +94,19 @@ def test_divergence_is_a_result_not_a_crash():
 
 def test_max_steps_and_early_stop():
     _, r = train(max_steps=11, max_epochs=100)
-    assert r.steps == 11 and r.epochs == 2
+    assert r.steps == 11 and r.epochs == 11 / 8 and len(r.curves) == 2
     easy = AddingConfig(seq_len=6, n_train=512, n_val=128, n_test=128, solved_mse=10.0)
     spec = TASK.spec(easy)
     torch.manual_seed(0)
     model = build_model(GRUConfig(family="gru", hidden_size=8), spec)
     r = fit(model, spec, metrics_fn, DATA, TrainConfig(max_epochs=50), 0)
     assert r.epochs == 1 and r.steps_to_solve == 8 and r.time_to_solve_s > 0
+
+
+def test_validation_period_in_steps():
+    _, r = train(max_steps=20, eval_every=6)
+    assert [row["step"] for row in r.curves] == [6, 12, 18, 20]
+    assert [row["epoch"] for row in r.curves] == [0.75, 1.5, 2.25, 2.5]
 
 
 def test_float64_runs_in_float64():

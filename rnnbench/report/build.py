@@ -84,8 +84,9 @@ def render(results: list[dict], title: str, missing: list[tuple], figures: dict[
     lines = [f"# {title}", "",
              f"{len(results)} training runs read from the result files; device "
              f"{env.get('device', '?')}, dtype {env.get('dtype', '?')}, "
-             f"{env.get('threads', {}).get('torch_threads', '?')} torch thread(s). Each number is the final model's score on "
-             "the held-out test split. Compare runs side by side with `rnnbench ui`.", ""]
+             f"{env.get('threads', {}).get('torch_threads', '?')} torch thread(s). Each number is "
+             "the final model's score on the held-out test split. Compare runs side by side "
+             "with `rnnbench ui`.", ""]
     if missing:
         lines += ["**Missing runs** (in the grid, no result file): "
                   + ", ".join(f"{m}/{t}/seed{s}" for m, t, s in missing), ""]
