@@ -59,10 +59,12 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from rnnbench.experiment import run_training
-
     params = load_params(args.params, args.set)
     params.task(args.task), params.model(args.model)  # fail before any work
+    # OpenBLAS (behind Numba's np.dot) reads its thread count once, when numpy first loads.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(params.train.threads))
+    from rnnbench.experiment import run_training
+
     out = Path(args.out or f"results/adhoc/{args.model}/{args.task}/seed{args.seed}")
     m = run_training(params, args.task, args.model, args.seed, out,
                      data_dir=Path(args.data) if args.data else None, stage=args.stage)

@@ -103,7 +103,7 @@ def test_metrics_plots_and_experiments(repo):
     assert (dest / "plots_html" / "index.html").stat().st_size > 1000
     out = sh(["dvc", "exp", "run", "-S", "tasks.sine.train.lr=0.003"], dest, env)
     assert "Running stage 'train@rnn-sine-0'" in out
-    assert "Running stage 'train@lecture_rnn-sine-0'" in out
+    assert "Running stage 'train_extra@lecture_rnn-sine-0'" in out
     assert "Running stage 'train@rnn-adding-0'" not in out
     exps = sh(["dvc", "exp", "show", "--json"], dest, env)
     assert "tasks.sine.train.lr" in exps
