@@ -120,6 +120,7 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
         }
         tracker.log_metrics({f"test_{k}": v for k, v in result.test.items()}
                             | {"train_time_s": result.train_time_s, "n_params": n_params,
+                               "compile_s": result.compile_s,
                                "solved": float(metrics["solved"])}, step=result.steps)
         tracker.set_tags({"status": result.status, "device": str(device)})
         with atomic_dir(out) as tmp:

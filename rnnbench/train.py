@@ -38,6 +38,7 @@ class FitResult:
     time_to_solve_s: float | None = None  # train_time_s at that point
     clipped_fraction: float = 0.0  # fraction of steps whose gradient exceeded the clip level
     threads: dict[str, int] = field(default_factory=dict)  # intra-op threads in force
+    compile_s: float = 0.0  # JIT compilation (or cache loading) before training, not in times
     val: dict[str, float] = field(default_factory=dict)  # final validation metrics
     test: dict[str, float] = field(default_factory=dict)  # test metrics of the final model
     curves: list[dict] = field(default_factory=list)  # one row per validation
@@ -111,6 +112,8 @@ def fit(model: torch.nn.Module, spec: TaskSpec, metrics_fn: MetricsFn, data: dic
     dtype = DTYPES[cfg.dtype]
     result = FitResult(threads=pin_threads(cfg.threads))
     model.to(device=device, dtype=dtype)
+    # Modules with JIT-compiled kernels (the Numba RNN) compile here, outside the timed steps.
+    result.compile_s = sum(m.precompile() for m in model.modules() if hasattr(m, "precompile"))
     tensors = {s: (encode_inputs(d["x"], spec, dtype).to(device),
                    encode_targets(d["y"], spec, dtype).to(device)) for s, d in data.items()}
     x_train, y_train = tensors["train"]

@@ -69,3 +69,9 @@ def test_losses_agree_step_for_step_in_float64(task_name, layers, bidirectional,
     assert torch_losses[-1] < torch_losses[0]  # it trained, so the agreement means something
     for k, v in torch_result.test.items():
         assert numba_result.test[k] == pytest.approx(v, rel=1e-9)
+
+
+def test_compilation_happens_before_training_and_is_reported_apart():
+    runs = paired_runs("adding", steps=3)
+    assert runs["numba_rnn"][1].compile_s > 0
+    assert runs["rnn"][1].compile_s == 0

@@ -6,6 +6,7 @@ Each (layer, direction) is one ``torch.autograd.Function`` call, so ordinary tor
 """
 
 import math
+import time
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -164,6 +165,16 @@ class NumbaRNN(nn.Module):
         if unbatched:
             out, h_n = out.squeeze(0), h_n.squeeze(1)
         return out, h_n
+
+    def precompile(self) -> float:
+        """Compile the kernels for this module's dtype, or load them from Numba's on-disk cache
+        (NUMBA_CACHE_DIR), before any timed work; return the seconds it took. Parameters and
+        their .grad are left untouched."""
+        start = time.perf_counter()
+        x = torch.zeros(2, 2, self.input_size, dtype=self.weight_ih_l0.dtype, requires_grad=True)
+        out, _ = self._run(x, None)
+        torch.autograd.grad(out.sum(), x)  # runs BPTT without accumulating into .grad
+        return time.perf_counter() - start
 
     def forward(self, x, h0=None):
         """x (B, T, D), h0 (L*dirs, B, H) or None (zeros) -> (out (B, T, dirs*H), h_n)."""
