@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from rnnbench.report import build_report, load_results
-from rnnbench.report.claims import gates_claim
+from rnnbench.report.claims import gates_claim, numba_claim
 
 
 def result(model, family, task, mse, seed=0, status="ok", hidden=64):
@@ -81,3 +81,13 @@ def test_report_tables_agree_with_the_result_files(tmp_path):
     assert "(0.75×)" in text  # the GRU/LSTM parameter ratio from the result files
     assert (tmp_path / "reports" / "figures" / "curves_adding.png").stat().st_size > 1000
     assert "![learning curves on adding](figures/curves_adding.png)" in text
+
+
+def test_numba_claim_pairs_same_shape_models():
+    t = result("rnn", "rnn", "adding", 0.1700)
+    n = result("numba_rnn", "numba_rnn", "adding", 0.17001)
+    assert verdict(numba_claim({"adding": by_model(t, n)})) == "**Verdict: holds**"
+    off = result("numba_rnn", "numba_rnn", "adding", 0.18)
+    assert "only under a condition" in verdict(numba_claim({"adding": by_model(t, off)}))
+    other_shape = result("numba_rnn", "numba_rnn", "adding", 0.17, hidden=32)
+    assert "not observed" in verdict(numba_claim({"adding": by_model(t, other_shape)}))
