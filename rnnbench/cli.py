@@ -61,8 +61,9 @@ def cmd_data(args) -> int:
 def cmd_train(args) -> int:
     params = load_params(args.params, args.set)
     params.task(args.task), params.model(args.model)  # fail before any work
-    # OpenBLAS (behind Numba's np.dot) reads its thread count once, when numpy first loads.
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", str(params.train.threads))
+    # OpenMP and OpenBLAS pools read their size once, when first loaded (fit caps them again).
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, str(params.train.threads))
     from rnnbench.experiment import run_training
 
     out = Path(args.out or f"results/adhoc/{args.model}/{args.task}/seed{args.seed}")

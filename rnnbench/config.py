@@ -122,6 +122,7 @@ class ReportConfig(StrictModel):
 def _params_model() -> type[StrictModel]:
     """Params with one typed field per registered task (imported late: tasks import this)."""
     from rnnbench.models import serves
+    from rnnbench.probes import ProbeConfig
     from rnnbench.tasks import TASKS
 
     # Field names are prefixed (a task called `copy` would shadow BaseModel.copy); the YAML
@@ -138,6 +139,7 @@ def _params_model() -> type[StrictModel]:
         models: dict[str, ModelConfig]
         grid: GridConfig
         report: ReportConfig = ReportConfig()
+        probe: ProbeConfig | None = None  # gradient-through-time probes; null: none
 
         @model_validator(mode="after")
         def _cross_check(self) -> Params:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import math
 from pathlib import Path
 
 import torch
@@ -12,12 +13,13 @@ import torch
 from rnnbench.io import atomic_dir, load_splits, save_splits, write_json_atomic
 from rnnbench.models import build_model, param_count, serves
 from rnnbench.tasks import get_task
-from rnnbench.tasks.base import data_hash
+from rnnbench.tasks.base import data_hash, encode_inputs, encode_targets
 from rnnbench.tracking import Tracker
-from rnnbench.train import fit
+from rnnbench.train import DTYPES, fit, planned_steps, resolve_device
 
 SCHEMA_VERSION = 1
 CPU_ONLY_FAMILIES = {"numba_rnn"}
+OUTPUTS = ("metrics.json", "curves.csv", "model.pt", "probes.json")
 
 
 class DataMismatch(ValueError):
@@ -70,9 +72,36 @@ def curves_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
+def attach_probes(cfg, model, spec, splits, train_cfg, cpu_only):
+    """The gradient probes' fit callback (it probes the untrained model at once), or None."""
+    if cfg is None:
+        return None
+    from rnnbench.probes import ProbeCallback
+
+    dtype = DTYPES[train_cfg.dtype]
+    model.to(device=resolve_device(train_cfg.device, cpu_only), dtype=dtype)
+    data = splits[cfg.split]
+    x = encode_inputs(data["x"][:cfg.batch_size], spec, dtype)
+    y = encode_targets(data["y"][:cfg.batch_size], spec, dtype)
+    return ProbeCallback(model, spec, x, y, cfg, planned_steps(len(splits["train"]["y"]),
+                                                                train_cfg))
+
+
+def probe_metrics(results: list[dict]) -> dict[str, float]:
+    """Numeric probe figures at initialisation and after training, named for MLflow."""
+    out = {}
+    for r in results:
+        stage = "init" if r["step"] == 0 else "trained"
+        for k, v in r["figures"].items():
+            if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
+                out[f"probe.{stage}.{k}".replace("@", "_at_")] = float(v)
+    return out
+
+
 def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
                  data_dir: Path | None = None, stage: str = "cli") -> dict:
-    """Train one (model, task, seed); write out/{metrics.json, curves.csv, model.pt}."""
+    """Train one (model, task, seed); write OUTPUTS into `out`: probes.json holds the gradient
+    probes at params.probe's checkpoints (an empty list when params.probe is null)."""
     task, task_cfg = get_task(task_name), params.task(task_name)
     model_cfg = params.model(model_name)
     spec = task.spec(task_cfg)
@@ -102,8 +131,14 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
             tracker.log_metrics({k: v for k, v in row.items()
                                  if k not in ("epoch", "step", "train_loss")}, step=row["step"])
 
+        probe = attach_probes(params.probe, model, spec, splits, train_cfg, cpu_only)
+        callbacks = [on_epoch] + ([probe] if probe else [])
         result = fit(model, spec, lambda p, y: task.metrics(task_cfg, p, y), splits, train_cfg,
-                     seed, cpu_only=cpu_only, on_epoch=on_epoch)
+                     seed, cpu_only=cpu_only,
+                     on_epoch=lambda row, series: [cb(row, series) for cb in callbacks])
+        if probe:
+            probe.finish(result.steps)
+            tracker.log_metrics(probe_metrics(probe.results), step=result.steps)
         device = next(model.parameters()).device
         test_value = result.test.get(spec.metric, float("nan"))
         metrics = {
@@ -127,7 +162,8 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
             write_json_atomic(tmp / "metrics.json", metrics)
             (tmp / "curves.csv").write_text(curves_csv(result.curves), encoding="utf-8")
             torch.save(model.state_dict(), tmp / "model.pt")
-        for name in ("metrics.json", "curves.csv", "model.pt"):
+            write_json_atomic(tmp / "probes.json", probe.results if probe else [])
+        for name in OUTPUTS:
             tracker.log_artifact(out / name)
         tracker.end(failed=result.status != "ok", reason=result.reason)
     return metrics

@@ -57,7 +57,11 @@ def resolve_device(requested: str, cpu_only: bool = False) -> torch.device:
 
 
 def pin_threads(threads: int) -> dict[str, int]:
-    """Pin torch's (and Numba's, if loaded) intra-op threads; return what is in force."""
+    """Pin torch's and Numba's intra-op threads and every loaded OpenMP/BLAS pool (numpy's and
+    scipy's OpenBLAS, the libgomp behind Numba); return what is in force. Left at one thread per
+    core, idle pool workers spin and slow torch steps many times over on a small machine."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
     torch.set_num_threads(threads)
     pinned = {"torch_threads": torch.get_num_threads()}
     if "numba" in sys.modules:
@@ -65,7 +69,17 @@ def pin_threads(threads: int) -> dict[str, int]:
 
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
         pinned["numba_threads"] = numba.get_num_threads()
+    threadpool_limits(limits=threads)  # process-wide until changed again
+    for pool in threadpool_info():
+        pinned[f"{pool['internal_api']}_threads"] = max(
+            pool["num_threads"], pinned.get(f"{pool['internal_api']}_threads", 0))
     return pinned
+
+
+def planned_steps(n_train: int, cfg: TrainConfig) -> int:
+    """Optimiser steps fit will take unless it stops early: epochs x batches, capped."""
+    total = cfg.max_epochs * math.ceil(n_train / cfg.batch_size)
+    return min(total, cfg.max_steps) if cfg.max_steps else total
 
 
 def make_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
@@ -110,10 +124,11 @@ def fit(model: torch.nn.Module, spec: TaskSpec, metrics_fn: MetricsFn, data: dic
     t_start = time.perf_counter()
     device = resolve_device(cfg.device, cpu_only)
     dtype = DTYPES[cfg.dtype]
-    result = FitResult(threads=pin_threads(cfg.threads))
+    result = FitResult()
     model.to(device=device, dtype=dtype)
     # Modules with JIT-compiled kernels (the Numba RNN) compile here, outside the timed steps.
     result.compile_s = sum(m.precompile() for m in model.modules() if hasattr(m, "precompile"))
+    result.threads = pin_threads(cfg.threads)  # after compiling: every native pool is loaded
     tensors = {s: (encode_inputs(d["x"], spec, dtype).to(device),
                    encode_targets(d["y"], spec, dtype).to(device)) for s, d in data.items()}
     x_train, y_train = tensors["train"]
@@ -122,8 +137,7 @@ def fit(model: torch.nn.Module, spec: TaskSpec, metrics_fn: MetricsFn, data: dic
     optimizer = make_optimizer(cfg, params)
     rng = np.random.default_rng(seed)
     steps_per_epoch = math.ceil(n / cfg.batch_size)
-    total = cfg.max_epochs * steps_per_epoch
-    total = min(total, cfg.max_steps) if cfg.max_steps else total
+    total = planned_steps(n, cfg)
     n_clipped = 0
 
     def evaluate(split: str) -> dict[str, float]:
