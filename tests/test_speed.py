@@ -1,0 +1,228 @@
+from __future__ import annotations
+
+import csv
+import json
+import time
+
+import pytest
+import torch
+
+from rnnbench import speed_grid
+from rnnbench.report.speed import speed_claims, speed_section
+from rnnbench.speed import SpeedConfig, run_speed
+from rnnbench.speed_grid import numba_point
+from rnnbench.speed_timing import interleave, measure, one_sample, summarize, timer_check
+from tests.conftest import mlflow_runs
+
+SLEEP_S = 0.004
+STAT_KEYS = {"median", "q25", "q75", "iqr", "samples"}
+TOP_KEYS = {"schema_version", "config", "environment", "matmul", "configs", "ratios",
+            "numba_vs_torch", "timer_check", "numba_compile", "cached_start", "skipped",
+            "mlflow_runs", "wall_s"}
+CONFIG_KEYS = {"index", "key", "family", "hidden", "batch", "seq_len", "input_size", "layers",
+               "bidirectional", "device", "dtype", "cudnn", "params", "forward_ms", "fwd_bwd_ms",
+               "train_step_ms", "latency_b1_ms", "train_seq_per_s", "train_steps_per_s",
+               "train_gflops", "forward_gflops", "matmul_fraction", "peak_mem_mib", "compile_s",
+               "flops"}
+
+
+def tiny_config(**over) -> SpeedConfig:
+    base = dict(models=["rnn", "gru", "numba_rnn"], hidden=[8], batch=[2], seq_len=[3, 6],
+                input_size=4, layers=[1], bidirectional=[False], numba_grid=None, warmup=1,
+                repeats=2, min_sample_s=0.001, check_timer=1, cached_start=False)
+    return SpeedConfig(**{**base, **over})
+
+
+# ---------------------------------------------------------------- the timing procedure
+def test_sleep_median_and_warmup_excluded():
+    calls = []
+
+    def fake():
+        calls.append(time.perf_counter())
+        time.sleep(10 * SLEEP_S if len(calls) <= 2 else SLEEP_S)  # the 2 warm-ups are slow
+
+    samples = measure(fake, warmup=2, repeats=5, min_sample_s=1e-9)
+    assert len(calls) == 2 + 5  # min_sample_s ~ 0: one call per sample
+    assert len(samples) == 5
+    assert all(s < 5 * SLEEP_S for s in samples)  # no warm-up inside a sample
+    assert SLEEP_S <= summarize(samples)["median"] < 4 * SLEEP_S
+
+
+def test_sample_loops_until_min_sample_s():
+    n = [0]
+
+    def fake():
+        n[0] += 1
+        time.sleep(SLEEP_S)
+
+    per_call, calls = one_sample(fake, min_sample_s=5 * SLEEP_S)
+    assert calls == n[0] and calls >= 2
+    assert per_call >= SLEEP_S
+    assert per_call * calls >= 5 * SLEEP_S
+
+
+def test_summary_keeps_raw_samples():
+    raw = [3.0, 1.0, 2.0, 10.0]
+    s = summarize(raw)
+    assert s["samples"] == raw
+    assert s["iqr"] >= 0 and s["q25"] <= s["median"] <= s["q75"]
+    assert s["median"] == 2.5
+
+
+def test_interleaving_alternates():
+    order = []
+    fns = {"A": lambda: order.append("A"), "B": lambda: order.append("B")}
+    out = interleave(fns, warmup=2, repeats=3, min_sample_s=0)
+    assert order == ["A", "B"] * 5
+    assert [len(v) for v in out.values()] == [3, 3]
+
+
+def test_timer_check_agrees_on_a_sleep():
+    res = timer_check(lambda: time.sleep(SLEEP_S), threads=1, warmup=1, repeats=3,
+                      min_sample_s=0.02)
+    assert 0.6 < res["ratio"] < 1.6  # generous: the machine is shared
+    assert res["ours_ms"] >= 1e3 * SLEEP_S
+
+
+# ---------------------------------------------------------------- configuration
+def test_config_rejects_duplicates_and_unknown_keys():
+    with pytest.raises(ValueError, match="hidden"):
+        tiny_config(hidden=[8, 8])
+    with pytest.raises(ValueError):
+        SpeedConfig(bogus=1)
+
+
+# ---------------------------------------------------------------- run_speed end to end
+def _check_stats(s: dict, n: int) -> None:
+    assert set(s) == STAT_KEYS and len(s["samples"]) == n and s["iqr"] >= 0
+
+
+def test_run_speed_writes_schema_csv_and_one_mlflow_run(tmp_path):
+    cfg = tiny_config()
+    data = run_speed(cfg, tmp_path, "speedtest", stage="pytest")
+    on_disk = json.loads((tmp_path / "speed.json").read_text())
+    assert on_disk == json.loads(json.dumps(data))
+    assert set(on_disk) == TOP_KEYS and on_disk["schema_version"] == 1
+    configs = on_disk["configs"]
+    assert len(configs) == 3 * 2  # families x seq_len
+    for i, c in enumerate(configs):
+        assert set(c) == CONFIG_KEYS and c["index"] == i
+        for q in ("forward_ms", "fwd_bwd_ms", "train_step_ms", "latency_b1_ms"):
+            _check_stats(c[q], cfg.repeats)
+        assert c["train_seq_per_s"] * c["train_step_ms"]["median"] == pytest.approx(2e3)
+        assert (c["compile_s"] is not None) == (c["family"] == "numba_rnn")
+    names = {(r["name"], r["quantity"]) for r in on_disk["ratios"]}
+    assert ("numba_rnn/rnn", "train_step") in names
+    for r in on_disk["ratios"]:
+        _check_stats({k: r[k] for k in STAT_KEYS}, cfg.repeats)
+    assert on_disk["matmul"]["cpu"]["rate_gflops"] > 0
+    assert len(on_disk["timer_check"]) == 1
+    if not torch.cuda.is_available():
+        assert {"device": "cuda", "reason": "no CUDA device is available"} in on_disk["skipped"]
+
+    with open(tmp_path / "speed.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["key"] for r in rows] == [c["key"] for c in configs]
+    assert float(rows[1]["train_step_ms"]) == pytest.approx(configs[1]["train_step_ms"]["median"])
+
+    client, runs = mlflow_runs()
+    assert len(runs) == 1
+    run = runs[0]
+    assert run.info.run_id == on_disk["mlflow_runs"]["models/cpu"]
+    assert run.info.status == "FINISHED"
+    assert {k: run.data.tags[k] for k in ("kind", "device", "grid", "stage")} == \
+        {"kind": "speed", "device": "cpu", "grid": "models", "stage": "pytest"}
+    history = client.get_metric_history(run.info.run_id, "train_step_ms")
+    logged = {m.step: m.value for m in history}
+    assert logged == pytest.approx({c["index"]: c["train_step_ms"]["median"] for c in configs})
+    assert "speed.json" in [a.path for a in client.list_artifacts(run.info.run_id)]
+
+
+def test_failure_midway_leaves_no_speed_json(tmp_path, monkeypatch):
+    (tmp_path / "speed.json").write_text('{"old": true}')
+    real, made = speed_grid.make_bench, []
+
+    def flaky(case, seed=0):
+        made.append(case)
+        if len(made) > 2:
+            raise RuntimeError("boom")
+        return real(case, seed)
+
+    monkeypatch.setattr(speed_grid, "make_bench", flaky)
+    with pytest.raises(RuntimeError, match="boom"):
+        run_speed(tiny_config(models=["rnn", "gru"]), tmp_path, "speedtest")
+    assert json.loads((tmp_path / "speed.json").read_text()) == {"old": True}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["speed.json"]
+
+
+def test_numba_point_reports_speedup_from_interleaved_samples():
+    rec = numba_point(8, 2, 4, 3, "float32", warmup=1, repeats=3, min_sample_s=0.001,
+                      matmul_gflops=10.0, seed=0)
+    t, n = rec["torch_train_step_ms"], rec["numba_train_step_ms"]
+    _check_stats(rec["speedup"], 3)
+    expected = [a / b for a, b in zip(t["samples"], n["samples"], strict=True)]
+    assert rec["speedup"]["samples"] == pytest.approx(expected)
+    assert rec["matmul_fraction"] == pytest.approx(rec["numba_gflops"] / 10.0)
+
+
+@pytest.mark.slow
+def test_cached_start_reuses_the_cache():
+    from rnnbench.speed_numba import cached_start
+
+    res = cached_start(threads=1, dtype="float32")
+    assert res["cached"]["numba_work_s"] < res["fresh_cache"]["numba_work_s"]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_path(tmp_path):
+    cfg = tiny_config(models=["lstm", "numba_rnn"], devices=["cuda"], seq_len=[5])
+    data = run_speed(cfg, tmp_path, "speedtest-gpu")
+    cuda = [c for c in data["configs"] if c["device"] == "cuda"]
+    assert {c["cudnn"] for c in cuda} == {True, False}
+    assert all(c["family"] == "lstm" and c["peak_mem_mib"] > 0 for c in cuda)
+    assert any(s.get("family") == "numba_rnn" for s in data["skipped"])
+    assert any(r["name"] == "cudnn_off/cudnn_on" for r in data["ratios"])
+    assert data["environment"]["gpu_name"]
+
+
+# ---------------------------------------------------------------- report
+def _ratio(median, q75, hidden=64):
+    return {"name": "gru/lstm", "quantity": "train_step", "device": "cpu", "hidden": hidden,
+            "batch": 16, "seq_len": 50, "median": median, "q75": q75, "q25": median / 2}
+
+
+def _cfg(family, t, ms):
+    return {"family": family, "device": "cpu", "cudnn": None, "layers": 1,
+            "bidirectional": False, "hidden": 64, "batch": 16, "seq_len": t,
+            "train_step_ms": {"median": ms}}
+
+
+@pytest.mark.parametrize("ratios,verdict", [
+    ([_ratio(0.8, 0.9), _ratio(0.7, 0.8, 128)], "holds"),
+    ([_ratio(0.8, 0.9), _ratio(1.0, 1.1, 128)], "holds only under a condition"),
+    ([_ratio(1.1, 1.2)], "not observed"),
+])
+def test_gru_claim_verdicts(ratios, verdict):
+    data = {"ratios": ratios, "configs": [], "matmul": {"cpu": {}}}
+    text = "\n".join(speed_claims(data))
+    gru_part = text.split("### Recurrence")[0]
+    assert f"**Verdict: {verdict}" in gru_part
+
+
+@pytest.mark.parametrize("times,verdict", [((1.0, 4.0), "holds"), ((1.0, 1.1), "not observed")])
+def test_linear_time_claim(times, verdict):
+    data = {"ratios": [], "matmul": {"cpu": {}},
+            "configs": [_cfg("rnn", 25, times[0]), _cfg("rnn", 100, times[1])]}
+    text = "\n".join(speed_claims(data)).split("### Recurrence")[1]
+    assert f"**Verdict: {verdict}" in text
+
+
+def test_speed_section_from_a_real_run(tmp_path):
+    data = run_speed(tiny_config(models=["rnn", "lstm", "gru"], hidden=[4, 8]), tmp_path / "out",
+                     "speedtest")
+    lines = speed_section(json.loads(json.dumps(data)), tmp_path / "figures")
+    text = "\n".join(lines)
+    assert (tmp_path / "figures" / "speed_throughput.png").stat().st_size > 0
+    assert text.count("| gru |") >= 4  # one row per (H, T)
+    assert "gru/lstm" in text and "GRU trains faster than LSTM" in text
