@@ -77,12 +77,27 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_speed(args) -> int:
+    params = load_params(args.params, args.set)
+    if params.speed is None:
+        raise ConfigError(f"{args.params}: speed: section is null; nothing to measure")
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, str(params.speed.threads))
+    from rnnbench.speed import run_speed
+
+    data = run_speed(params.speed, Path(args.out), params.experiment, stage=args.stage)
+    print(f"speed: {len(data['configs'])} configurations, {len(data['numba_vs_torch'])} Numba "
+          f"grid points in {data['wall_s']:.0f} s -> {Path(args.out) / 'speed.json'}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from rnnbench.report import build_report
 
     params = load_params(args.params, args.set)
     path = build_report(Path(args.results), Path(args.out), title=params.report.title,
-                        expected=params.grid.runs())
+                        expected=params.grid.runs(),
+                        speed_json=Path(args.speed) if args.speed else None)
     print(f"report: {path}")
     return 0
 
@@ -118,8 +133,12 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", help="output folder (default results/adhoc/MODEL/TASK/seedN)")
     sp.add_argument("--stage", default=os.environ.get("DVC_STAGE", "cli"),
                     help="stage name recorded with the run (default: $DVC_STAGE, set by DVC)")
+    sp = add("speed", cmd_speed, "time every model side by side (params' speed section)")
+    sp.add_argument("--out", default="results/speed")
+    sp.add_argument("--stage", default=os.environ.get("DVC_STAGE", "cli"))
     sp = add("report", cmd_report, "render the report from result files")
     sp.add_argument("--results", default="results/train")
+    sp.add_argument("--speed", help="speed.json to include (default: none)")
     sp.add_argument("--out", default="reports")
     sp = add("ui", cmd_ui, "serve the MLflow UI for this project on 127.0.0.1")
     sp.add_argument("--port", type=int, default=5000)

@@ -123,6 +123,7 @@ def _params_model() -> type[StrictModel]:
     """Params with one typed field per registered task (imported late: tasks import this)."""
     from rnnbench.models import serves
     from rnnbench.probes import ProbeConfig
+    from rnnbench.speed import SpeedConfig
     from rnnbench.tasks import TASKS
 
     # Field names are prefixed (a task called `copy` would shadow BaseModel.copy); the YAML
@@ -140,6 +141,7 @@ def _params_model() -> type[StrictModel]:
         grid: GridConfig
         report: ReportConfig = ReportConfig()
         probe: ProbeConfig | None = None  # gradient-through-time probes; null: none
+        speed: SpeedConfig | None = None  # the speed benchmark's grids; null: no speed stage
 
         @model_validator(mode="after")
         def _cross_check(self) -> Params:

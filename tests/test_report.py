@@ -91,3 +91,25 @@ def test_numba_claim_pairs_same_shape_models():
     assert "only under a condition" in verdict(numba_claim({"adding": by_model(t, off)}))
     other_shape = result("numba_rnn", "numba_rnn", "adding", 0.17, hidden=32)
     assert "not observed" in verdict(numba_claim({"adding": by_model(t, other_shape)}))
+
+
+def test_report_includes_probes_and_speed_when_present(tmp_path):
+    results = tmp_path / "results"
+    probe = {"step": 0, "checkpoint": 0.0, "cell": "rnn_tanh", "seq_len": 3, "batch": 2,
+             "thresholds": [1e-3], "bound": {"applicable": False},
+             "figures": {"final.l0_fwd.decay_factor": 0.5, "final.l0_fwd.horizon@0.001": 2},
+             "gradients": {"final": {"curves": {"l0_fwd": {"ratio": [1.0, 0.5, 0.25]}}}}}
+    for r in (result("rnn", "rnn", "adding", 0.17), result("gru", "gru", "adding", 0.001)):
+        write(results, r)
+        d = results / r["model"] / "adding" / "seed0"
+        (d / "probes.json").write_text(json.dumps([probe]))
+    from rnnbench.speed import run_speed
+    from tests.test_speed import tiny_config
+
+    run_speed(tiny_config(models=["rnn", "gru"]), tmp_path / "speed", "speedtest")
+    text = build_report(results, tmp_path / "reports",
+                        speed_json=tmp_path / "speed" / "speed.json").read_text()
+    assert "## Gradient flow through time" in text
+    assert "![gradient decay on adding](figures/decay_adding.png)" in text
+    assert (tmp_path / "reports" / "figures" / "decay_adding.png").exists()
+    assert "## Speed" in text

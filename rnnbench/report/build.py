@@ -12,6 +12,8 @@ from pathlib import Path
 from rnnbench.io import atomic_dir, write_text_atomic
 from rnnbench.report.claims import claims_section
 from rnnbench.report.figures import learning_curves
+from rnnbench.report.probes import decay_figure, probes_section
+from rnnbench.report.speed import speed_claims, speed_section
 
 
 def load_results(results_dir: Path) -> list[dict]:
@@ -22,6 +24,8 @@ def load_results(results_dir: Path) -> list[dict]:
         curves = path.with_name("curves.csv")
         m["curves"] = list(csv.DictReader(curves.open(encoding="utf-8"))) if curves.exists() \
             else []
+        probes = path.with_name("probes.json")
+        m["probes"] = json.loads(probes.read_text(encoding="utf-8")) if probes.exists() else []
         results.append(m)
     return results
 
@@ -78,7 +82,18 @@ def task_table(runs_by_model: dict[str, list[dict]]) -> list[str]:
     return lines
 
 
-def render(results: list[dict], title: str, missing: list[tuple], figures: dict[str, str]) -> str:
+def probes_by_task(grouped: dict[str, dict[str, list[dict]]]) -> dict[str, dict[str, list]]:
+    """task -> model -> the probe results of its lowest seed (probes of one network)."""
+    out: dict[str, dict[str, list]] = {}
+    for task, by_model in grouped.items():
+        for model, runs in by_model.items():
+            if runs[0]["probes"]:
+                out.setdefault(task, {})[model] = runs[0]["probes"]
+    return out
+
+
+def render(results: list[dict], title: str, missing: list[tuple], figures: dict[str, str],
+           speed: dict | None = None, probe_figures: dict[str, str] | None = None) -> str:
     grouped = group(results)
     env = results[0] if results else {}
     lines = [f"# {title}", "",
@@ -91,24 +106,40 @@ def render(results: list[dict], title: str, missing: list[tuple], figures: dict[
         lines += ["**Missing runs** (in the grid, no result file): "
                   + ", ".join(f"{m}/{t}/seed{s}" for m, t, s in missing), ""]
     lines += claims_section(grouped)
+    if speed is not None:
+        lines += speed_claims(speed)
+    probes = probes_by_task(grouped)
+    if probes:
+        lines += probes_section(probes, probe_figures)
     for task, runs_by_model in grouped.items():
         first = next(iter(runs_by_model.values()))[0]
         lines += ["", f"## Task `{task}`", "", *task_table(runs_by_model), ""]
         if task in figures:
             lines += [f"![learning curves on {task}]({figures[task]})", ""]
         lines.append(f"Data sha256 `{first['data_sha256'][:16]}…`.")
+    if speed is not None:
+        lines += ["", *speed["_section"]]
     return "\n".join(lines) + "\n"
 
 
 def build_report(results_dir: Path, out_dir: Path, title: str = "rnnbench report",
-                 expected: list[tuple] | None = None) -> Path:
+                 expected: list[tuple] | None = None, speed_json: Path | None = None) -> Path:
     """Write out_dir/benchmark.md and out_dir/figures/; return the report's path."""
     results = load_results(results_dir)
     have = {(r["model"], r["task"], r["seed"]) for r in results}
     missing = [e for e in (expected or []) if e not in have]
+    speed = json.loads(speed_json.read_text(encoding="utf-8")) if speed_json else None
+    grouped = group(results)
     with atomic_dir(out_dir / "figures") as tmp:
         figures = {task: f"figures/{name}" for task, name in
-                   learning_curves(group(results), tmp).items()}
+                   learning_curves(grouped, tmp).items()}
+        probe_figures = {}
+        for task, by_model in probes_by_task(grouped).items():
+            decay_figure(by_model, tmp / f"decay_{task}.png", f"{task}: gradient through time")
+            probe_figures[task] = f"figures/decay_{task}.png"
+        if speed is not None:  # the section's figure paths are relative to the report
+            speed["_section"] = [line.replace(f"]({tmp.name}/", "](figures/")
+                                 for line in speed_section(speed, tmp)]
     path = out_dir / "benchmark.md"
-    write_text_atomic(path, render(results, title, missing, figures))
+    write_text_atomic(path, render(results, title, missing, figures, speed, probe_figures))
     return path

@@ -160,7 +160,7 @@ def speed_section(data: dict, figures_dir: Path) -> list[str]:
     if data["skipped"]:
         lines += [f"- skipped: {s.get('family') or ''} {s['device']}: {s['reason']}"
                   for s in data["skipped"]] + [""]
-    return lines + speed_claims(data)
+    return lines
 
 
 # ---------------------------------------------------------------- claims
