@@ -10,6 +10,8 @@ from __future__ import annotations
 import itertools
 import statistics
 
+import torch
+
 from rnnbench import flops
 from rnnbench.flops import Shape
 from rnnbench.speed_bench import Case, make_bench
@@ -114,10 +116,46 @@ def group_ratios(cases: list[Case], times: dict) -> list[dict]:
     return out
 
 
+def full_step_pair(hidden: int, batch: int, seq_len: int, input_size: int, dtype: str,
+                   seed: int) -> tuple[dict, tuple]:
+    """The whole training step both ways from the same weights and batch: torch (nn.RNN +
+    nn.Linear head on the last step + MSE + clip_grad_norm_ + Adam) and the pure-Numba
+    NumbaTrainer (the same step in hand-written kernels, no torch). Returns the two step
+    callables and the objects they update: (nn.RNN, nn.Linear, NumbaTrainer)."""
+    import numpy as np
+    from torch import nn
+
+    from rnnbench.kernels.step import NumbaTrainer
+
+    tdtype = getattr(torch, dtype)
+    torch.manual_seed(seed)
+    rnn = nn.RNN(input_size, hidden, batch_first=True).to(tdtype)
+    head = nn.Linear(hidden, 1).to(tdtype)
+    params = list(rnn.parameters()) + list(head.parameters())
+    opt = torch.optim.Adam(params, lr=1e-4)
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(batch, seq_len, input_size, generator=gen, dtype=tdtype)
+    y = torch.randn(batch, 1, generator=gen, dtype=tdtype)
+    trainer = NumbaTrainer.from_torch(rnn, head, "adam", lr=1e-4, clip="norm", clip_value=1.0)
+    x_np, y_np = np.ascontiguousarray(x.numpy()), np.ascontiguousarray(y.numpy())
+
+    def torch_step() -> None:
+        opt.zero_grad(set_to_none=True)
+        out, _ = rnn(x)
+        torch.nn.functional.mse_loss(head(out[:, -1]), y).backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+
+    steps = {"torch": torch_step, "numba": lambda: trainer.step(x_np, y_np)}
+    return steps, (rnn, head, trainer)
+
+
 def numba_point(hidden: int, batch: int, seq_len: int, input_size: int, dtype: str,
                 warmup: int, repeats: int, min_sample_s: float, matmul_gflops: float,
                 seed: int) -> dict:
-    """torch nn.RNN vs NumbaRNN at one grid point, interleaved; speedup = torch / numba."""
+    """torch nn.RNN vs NumbaRNN at one grid point, interleaved; speedup = torch / numba: the
+    recurrent core's training step (NumbaRNN inside torch autograd, as the training loop runs
+    it), then the whole step with readout, loss, clipping and Adam (pure_speedup)."""
     cases = {f: Case(Shape(f, hidden, batch, seq_len, input_size), "cpu", dtype)
              for f in ("rnn", "numba_rnn")}
     benches = {f: make_bench(c, seed) for f, c in cases.items()}
@@ -132,4 +170,10 @@ def numba_point(hidden: int, batch: int, seq_len: int, input_size: int, dtype: s
             step_s = statistics.median(t["numba_rnn"])
             rec["numba_gflops"] = flops.train_step_flops(cases["numba_rnn"].shape) / step_s / 1e9
             rec["matmul_fraction"] = rec["numba_gflops"] / matmul_gflops
+    steps, _ = full_step_pair(hidden, batch, seq_len, input_size, dtype, seed)
+    t = interleave(steps, warmup, repeats, min_sample_s)
+    rec["torch_full_step_ms"], rec["pure_numba_step_ms"] = ms(t["torch"]), ms(t["numba"])
+    rec["pure_speedup"] = summarize(ratio_samples(t["torch"], t["numba"]))
+    rec["pure_matmul_fraction"] = (flops.train_step_flops(cases["numba_rnn"].shape)
+                                   / statistics.median(t["numba"]) / 1e9 / matmul_gflops)
     return rec

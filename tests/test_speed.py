@@ -4,6 +4,7 @@ import csv
 import json
 import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -228,3 +229,29 @@ def test_speed_section_from_a_real_run(tmp_path):
     assert "gru/lstm" in text
     assert "GRU trains faster than LSTM" not in text  # the claims go to the report's claims
     assert "GRU trains faster than LSTM" in "\n".join(speed_claims(data))
+
+
+def test_whole_step_pair_is_the_same_computation_both_ways():
+    from rnnbench.speed_grid import full_step_pair
+
+    steps, (rnn, head, trainer) = full_step_pair(hidden=6, batch=3, seq_len=5, input_size=4,
+                                                 dtype="float64", seed=0)
+    before = rnn.weight_hh_l0.detach().clone()
+    for _ in range(3):
+        steps["torch"]()
+        steps["numba"]()
+    assert not torch.equal(before, rnn.weight_hh_l0)  # both sides really trained
+    np.testing.assert_allclose(trainer.w_hh, rnn.weight_hh_l0.detach().numpy(), rtol=0,
+                               atol=1e-12)
+    np.testing.assert_allclose(trainer.w_out, head.weight.detach().numpy(), rtol=0, atol=1e-12)
+
+
+def test_numba_point_records_both_comparisons():
+    from rnnbench.speed_grid import numba_point
+
+    p = numba_point(8, 2, 5, 3, "float32", warmup=1, repeats=2, min_sample_s=0.001,
+                    matmul_gflops=10.0, seed=0)
+    for key in ("speedup", "forward_speedup", "pure_speedup"):
+        assert p[key]["median"] > 0 and len(p[key]["samples"]) == 2
+    assert p["pure_numba_step_ms"]["median"] > 0 and p["torch_full_step_ms"]["median"] > 0
+    assert 0 < p["pure_matmul_fraction"] < 10
