@@ -20,6 +20,7 @@ def result(model, family, task, mse, seed=0, status="ok", hidden=64):
         "test": {"mse": mse} if status == "ok" else {}, "val": {}, "baseline": base,
         "solved": status == "ok" and mse <= 0.01, "n_params": {"gru": 3, "lstm": 4}.get(family, 1),
         "train_time_s": 2.0, "steps": 100, "steps_to_solve": 50 if mse <= 0.01 else None,
+        "time_to_solve_s": 1.0 if mse <= 0.01 else None,
         "device": "cpu", "dtype": "float32", "threads": {"torch_threads": 1},
         "data_sha256": "ab" * 32,
         "model_config": {"hidden_size": hidden, "num_layers": 1, "bidirectional": False,
@@ -73,7 +74,7 @@ def test_report_tables_agree_with_the_result_files(tmp_path):
                         expected=[("rnn", "adding", 0), ("rnn", "copy", 0)])
     text = path.read_text()
     assert text.startswith("# T\n")
-    assert "| lstm | 0.003 ± 0.0014 | 2/2 | 4 |" in text
+    assert "| lstm | 0.003 ± 0.0014 | 2/2 | 4 | 2.0 | 100 | 50 | 1.0 | ok |" in text
     assert "| rnn | 0.17 | 0/1 |" in text
     assert "rnn seed 0: **diverged** — non-finite training loss (nan) at step 3" in text
     assert "**Missing runs** (in the grid, no result file): rnn/copy/seed0" in text

@@ -60,13 +60,17 @@ def task_table(runs_by_model: dict[str, list[dict]]) -> list[str]:
     metric, base = first["metric"], first["baseline"]
     better = "higher" if first["higher_is_better"] else "lower"
     lines = [
+        "Steps and time to solve: the first validation at which the metric reached the "
+        "threshold (median over the runs that did; training time only, compilation and "
+        "evaluation excluded).",
+        "",
         f"Metric: test **{metric}** ({better} is better); trivial baseline "
         f"({base['name']}): **{base.get(metric, float('nan')):.4g}**; solved at "
         f"{'≥' if first['higher_is_better'] else '≤'} {first['solved_threshold']:g}.",
         "",
         f"| model | {metric} (mean ± std) | solved | parameters | train time (s) "
-        "| steps | steps to solve | status |",
-        "|---|---|---|---|---|---|---|---|",
+        "| steps | steps to solve | time to solve (s) | status |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for model, runs in runs_by_model.items():
         statuses = sorted({r["status"] for r in runs})
@@ -76,6 +80,7 @@ def task_table(runs_by_model: dict[str, list[dict]]) -> list[str]:
             f"| {_median_or_dash([r['train_time_s'] for r in runs], '.1f')} "
             f"| {_median_or_dash([r['steps'] for r in runs], '.0f')} "
             f"| {_median_or_dash([r['steps_to_solve'] for r in runs], '.0f')} "
+            f"| {_median_or_dash([r['time_to_solve_s'] for r in runs], '.1f')} "
             f"| {', '.join(statuses)} |")
     for r in (r for runs in runs_by_model.values() for r in runs if r["status"] != "ok"):
         lines.append(f"\n- {r['model']} seed {r['seed']}: **{r['status']}** — {r['reason']}")
