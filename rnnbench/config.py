@@ -65,14 +65,20 @@ class _RecurrentBase(StrictModel):
     bidirectional: bool = False
 
 
-class RNNConfig(_RecurrentBase):
+class _ElmanBase(_RecurrentBase):
+    nonlinearity: Literal["tanh", "relu"] = "tanh"
+    # Recurrent matrices W_hh at initialisation: torch's uniform init (null), or a random
+    # orthogonal matrix times this scale, so that every singular value equals it (the
+    # vanishing/exploding experiments set sigma_max(W_hh) this way).
+    w_hh_scale: PositiveFloat | None = None
+
+
+class RNNConfig(_ElmanBase):
     family: Literal["rnn"]
-    nonlinearity: Literal["tanh", "relu"] = "tanh"
 
 
-class NumbaRNNConfig(_RecurrentBase):
+class NumbaRNNConfig(_ElmanBase):
     family: Literal["numba_rnn"]
-    nonlinearity: Literal["tanh", "relu"] = "tanh"
 
 
 class LSTMConfig(_RecurrentBase):

@@ -99,7 +99,8 @@ def probe_metrics(results: list[dict]) -> dict[str, float]:
 
 
 def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
-                 data_dir: Path | None = None, stage: str = "cli") -> dict:
+                 data_dir: Path | None = None, stage: str = "cli",
+                 tags: dict[str, str] | None = None) -> dict:
     """Train one (model, task, seed); write OUTPUTS into `out`: probes.json holds the gradient
     probes at params.probe's checkpoints (an empty list when params.probe is null)."""
     task, task_cfg = get_task(task_name), params.task(task_name)
@@ -119,7 +120,7 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
 
     tags = {"task": task_name, "model": model_name, "family": model_cfg.family,
             "seed": str(seed), "dvc_stage": stage, "data_sha256": meta["sha256"],
-            "device": train_cfg.device}
+            "device": train_cfg.device, **(tags or {})}
     run_params = {"task": data_config(task_cfg), "model": model_cfg.model_dump(mode="json"),
                   "train": train_cfg.model_dump(mode="json"), "seed": seed,
                   "data_seed": params.data.seed, "n_params": n_params}

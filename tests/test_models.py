@@ -93,3 +93,17 @@ def test_same_seed_same_weights():
 def test_recurrent_models_refuse_seq2seq_tasks():
     with pytest.raises(ValueError, match="does not serve seq2seq"):
         build_model(GRUConfig(family="gru"), SEQ2SEQ)
+
+
+@pytest.mark.parametrize("family", ["rnn", "numba_rnn"])
+def test_scaled_orthogonal_recurrent_init_sets_every_singular_value(family):
+    from rnnbench.config import NumbaRNNConfig
+
+    cls = RNNConfig if family == "rnn" else NumbaRNNConfig
+    model = build_model(cls(family=family, hidden_size=12, num_layers=2, bidirectional=True,
+                            w_hh_scale=1.5), MANY_TO_ONE)
+    names = [n for n, _ in model.core.named_parameters() if n.startswith("weight_hh")]
+    assert len(names) == 4
+    for name in names:
+        s = torch.linalg.svdvals(getattr(model.core, name).detach())
+        torch.testing.assert_close(s, torch.full((12,), 1.5))

@@ -11,21 +11,32 @@ from collections.abc import Callable
 from torch import nn
 
 from rnnbench.config import GRUConfig, LSTMConfig, NumbaRNNConfig, RNNConfig
-from rnnbench.models.recurrent import RecurrentNet, lstm_forget_bias_, recurrent_param_count
+from rnnbench.models.recurrent import (
+    RecurrentNet,
+    lstm_forget_bias_,
+    recurrent_param_count,
+    scaled_orthogonal_w_hh_,
+)
 from rnnbench.tasks.base import TaskSpec
 
 
 def _rnn_core(cfg: RNNConfig, input_size: int) -> nn.Module:
-    return nn.RNN(input_size, cfg.hidden_size, num_layers=cfg.num_layers,
+    core = nn.RNN(input_size, cfg.hidden_size, num_layers=cfg.num_layers,
                   nonlinearity=cfg.nonlinearity, batch_first=True,
                   bidirectional=cfg.bidirectional)
+    if cfg.w_hh_scale is not None:
+        scaled_orthogonal_w_hh_(core, cfg.w_hh_scale)
+    return core
 
 
 def _numba_core(cfg: NumbaRNNConfig, input_size: int) -> nn.Module:
     from rnnbench.models.numba_rnn import NumbaRNN  # imports numba only when used
 
-    return NumbaRNN(input_size, cfg.hidden_size, num_layers=cfg.num_layers,
+    core = NumbaRNN(input_size, cfg.hidden_size, num_layers=cfg.num_layers,
                     nonlinearity=cfg.nonlinearity, bidirectional=cfg.bidirectional)
+    if cfg.w_hh_scale is not None:
+        scaled_orthogonal_w_hh_(core, cfg.w_hh_scale)
+    return core
 
 
 def _lstm_core(cfg: LSTMConfig, input_size: int) -> nn.Module:

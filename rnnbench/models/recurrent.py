@@ -44,6 +44,16 @@ def lstm_forget_bias_(lstm: nn.LSTM, value: float) -> None:
                 p[h:2 * h].zero_()
 
 
+def scaled_orthogonal_w_hh_(core: nn.Module, scale: float) -> None:
+    """Replace every weight_hh_l* with scale x a random orthogonal matrix (torch's RNG), so all
+    its singular values equal `scale`. Elman cores only: W_hh is one (H, H) block there."""
+    with torch.no_grad():
+        for name, p in core.named_parameters():
+            if name.startswith("weight_hh"):
+                nn.init.orthogonal_(p)
+                p.mul_(scale)
+
+
 def recurrent_param_count(family: str, input_size: int, hidden: int, layers: int,
                           bidirectional: bool) -> int:
     """Closed form: per layer and direction, gates * (H(I + H) + 2H), with I the layer's input."""
