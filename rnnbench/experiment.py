@@ -15,7 +15,7 @@ from rnnbench.models import build_model, param_count, serves
 from rnnbench.tasks import get_task
 from rnnbench.tasks.base import data_hash, encode_inputs, encode_targets
 from rnnbench.tracking import Tracker
-from rnnbench.train import DTYPES, fit, planned_steps, resolve_device
+from rnnbench.train import DTYPES, fit, planned_steps
 
 SCHEMA_VERSION = 1
 CPU_ONLY_FAMILIES = {"numba_rnn"}
@@ -72,16 +72,15 @@ def curves_csv(rows: list[dict]) -> str:
     return buf.getvalue()
 
 
-def attach_probes(cfg, model, spec, splits, train_cfg, cpu_only):
-    """The gradient probes' fit callback (it probes the untrained model at once), or None."""
+def attach_probes(cfg, model, spec, splits, train_cfg):
+    """The gradient probes' fit callback, or None; its start() probes the untrained model."""
     if cfg is None:
         return None
     from rnnbench.probes import ProbeCallback
 
     dtype = DTYPES[train_cfg.dtype]
-    model.to(device=resolve_device(train_cfg.device, cpu_only), dtype=dtype)
     data = splits[cfg.split]
-    x = encode_inputs(data["x"][:cfg.batch_size], spec, dtype)
+    x = encode_inputs(data["x"][:cfg.batch_size], spec, dtype)  # run_probe moves it to the model
     y = encode_targets(data["y"][:cfg.batch_size], spec, dtype)
     return ProbeCallback(model, spec, x, y, cfg, planned_steps(len(splits["train"]["y"]),
                                                                 train_cfg))
@@ -132,10 +131,10 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
             tracker.log_metrics({k: v for k, v in row.items()
                                  if k not in ("epoch", "step", "train_loss")}, step=row["step"])
 
-        probe = attach_probes(params.probe, model, spec, splits, train_cfg, cpu_only)
+        probe = attach_probes(params.probe, model, spec, splits, train_cfg)
         callbacks = [on_epoch] + ([probe] if probe else [])
         result = fit(model, spec, lambda p, y: task.metrics(task_cfg, p, y), splits, train_cfg,
-                     seed, cpu_only=cpu_only,
+                     seed, cpu_only=cpu_only, on_start=probe.start if probe else None,
                      on_epoch=lambda row, series: [cb(row, series) for cb in callbacks])
         if probe:
             probe.finish(result.steps)

@@ -219,10 +219,13 @@ class ProbeCallback:
         self.model, self.spec, self.x, self.y, self.cfg = model, spec, x, y, cfg
         self.results: list[dict] = []
         due = {c: max(1, math.ceil(c * total_steps - 1e-9)) for c in sorted(set(cfg.checkpoints))}
-        if 0.0 in due:
-            del due[0.0]
-            self.results.append(probe_at_init(model, spec, x, y, cfg))
+        self.at_init = due.pop(0.0, None) is not None
         self.pending = due  # fraction -> step at which it is due
+
+    def start(self) -> None:
+        """Probe the untrained model if checkpoint 0 is asked for: fit's on_start."""
+        if self.at_init:
+            self.results.append(probe_at_init(self.model, self.spec, self.x, self.y, self.cfg))
 
     def _probe(self, fractions: list[float], step: int, extra: dict) -> None:
         res = run_probe(self.model, self.spec, self.x, self.y, self.cfg, step=step)
@@ -249,4 +252,5 @@ def make_probe_callback(model, spec: TaskSpec, x_probe: torch.Tensor, y_probe: t
     """(callback for fit(on_epoch=...), the list it appends probe results to). Create it before
     fit: checkpoint 0 is probed at once, on the untrained model."""
     cb = ProbeCallback(model, spec, x_probe, y_probe, cfg, total_steps)
+    cb.start()
     return cb, cb.results

@@ -114,12 +114,15 @@ def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> np.ndar
 
 def fit(model: torch.nn.Module, spec: TaskSpec, metrics_fn: MetricsFn, data: dict[str, Split],
         cfg: TrainConfig, seed: int, *, cpu_only: bool = False,
+        on_start: Callable[[], None] | None = None,
         on_epoch: EpochCallback | None = None) -> FitResult:
     """Train `model` in place on data['train'], validating every `cfg.eval_every` steps (each
     epoch by default), testing the final model at the end.
 
     The model must already be initialised from `seed` (see models.build_model); `seed` here
     orders the batches. A non-finite loss or gradient ends the run as status 'diverged'.
+    on_start() runs once the model is on its device and dtype, compiled and threads pinned,
+    before the first step (the probes of the untrained model run there).
     """
     t_start = time.perf_counter()
     device = resolve_device(cfg.device, cpu_only)
@@ -129,6 +132,8 @@ def fit(model: torch.nn.Module, spec: TaskSpec, metrics_fn: MetricsFn, data: dic
     # Modules with JIT-compiled kernels (the Numba RNN) compile here, outside the timed steps.
     result.compile_s = sum(m.precompile() for m in model.modules() if hasattr(m, "precompile"))
     result.threads = pin_threads(cfg.threads)  # after compiling: every native pool is loaded
+    if on_start is not None:
+        on_start()
     tensors = {s: (encode_inputs(d["x"], spec, dtype).to(device),
                    encode_targets(d["y"], spec, dtype).to(device)) for s, d in data.items()}
     x_train, y_train = tensors["train"]

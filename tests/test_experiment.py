@@ -71,3 +71,14 @@ def test_a_failed_run_leaves_previous_results_intact(tmp_path, tiny_params, monk
         run_training(tiny_params, "sine", "rnn", 1, out)
     assert (out / "metrics.json").read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary left behind
+
+
+def test_probes_run_at_init_and_after_training(tmp_path, params_path):
+    from rnnbench.config import load_params
+    from tests.conftest import TINY
+
+    params = load_params(params_path, TINY + ["models.numba_rnn.hidden_size=8"])
+    m = run_training(params, "adding", "numba_rnn", 0, tmp_path / "out")
+    probes = json.loads((tmp_path / "out" / "probes.json").read_text())
+    assert [p["step"] for p in probes] == [0, m["steps"]]
+    assert probes[0]["cell"] == "rnn_tanh" and probes[0]["figures"]["bound.holds"] is True

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pytest
@@ -120,3 +121,23 @@ def test_cuda_requested_without_a_gpu_is_an_error():
         pytest.skip("a GPU is present")
     with pytest.raises(RuntimeError, match="train.device = 'cuda': no CUDA device"):
         train(device="cuda")
+
+
+def test_compilation_and_thread_pinning_come_before_on_start_and_the_clock():
+    events = []
+
+    class Compiled(torch.nn.Module):
+        def precompile(self):
+            events.append("precompile")
+            time.sleep(0.05)
+            return 0.05
+
+    torch.manual_seed(0)
+    model = build_model(GRUConfig(family="gru", hidden_size=8), SPEC)
+    model.extra = Compiled()
+    r = fit(model, SPEC, metrics_fn, DATA, TrainConfig(max_steps=2), 0,
+            on_start=lambda: events.append("start"),
+            on_epoch=lambda row, series: events.append("epoch"))
+    assert events == ["precompile", "start", "epoch"]
+    assert r.compile_s == 0.05 and r.train_time_s < r.wall_time_s
+    assert r.threads["torch_threads"] == 1
