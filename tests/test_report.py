@@ -84,14 +84,19 @@ def test_report_tables_agree_with_the_result_files(tmp_path):
     assert "![learning curves on adding](figures/curves_adding.png)" in text
 
 
-def test_numba_claim_pairs_same_shape_models():
-    t = result("rnn", "rnn", "adding", 0.1700)
-    n = result("numba_rnn", "numba_rnn", "adding", 0.17001)
+def test_numba_claim_compares_the_initial_gradient_curves():
+    def with_curve(r, ratio):
+        r["probes"] = [{"step": 0, "gradients": {"final": {"curves": {"l0_fwd":
+                                                                      {"ratio": ratio}}}}}]
+        return r
+
+    t = with_curve(result("rnn", "rnn", "adding", 0.17), [1.0, 0.5, 0.25, None])
+    n = with_curve(result("numba_rnn", "numba_rnn", "adding", 0.18), [1.0, 0.50001, 0.25, None])
     assert verdict(numba_claim({"adding": by_model(t, n)})) == "**Verdict: holds**"
-    off = result("numba_rnn", "numba_rnn", "adding", 0.18)
+    off = with_curve(result("numba_rnn", "numba_rnn", "adding", 0.17), [1.0, 0.5, 0.26, None])
     assert "only under a condition" in verdict(numba_claim({"adding": by_model(t, off)}))
-    other_shape = result("numba_rnn", "numba_rnn", "adding", 0.17, hidden=32)
-    assert "not observed" in verdict(numba_claim({"adding": by_model(t, other_shape)}))
+    other = with_curve(result("numba_rnn", "numba_rnn", "adding", 0.17, hidden=32), [1.0])
+    assert "not observed" in verdict(numba_claim({"adding": by_model(t, other)}))
 
 
 def test_report_includes_probes_and_speed_when_present(tmp_path):

@@ -9,6 +9,7 @@ from __future__ import annotations
 import statistics
 
 VANILLA = {"rnn", "numba_rnn"}
+INIT_CURVE_RTOL = 1e-4  # float32 agreement of the initial dL/dh_t curves, rnn vs numba_rnn
 GATED = {"lstm", "gru"}
 
 
@@ -110,9 +111,23 @@ def sine_claim(by_model: dict[str, list[dict]]) -> list[str]:
                   verdict, lines)
 
 
+def _init_curve(runs: list[dict]) -> list | None:
+    """The first run's dL/dh_t ratio curve (layer 1, forward) from its probe at step 0."""
+    for p in runs[0].get("probes", []):
+        if p["step"] == 0:
+            grads = next(iter(p["gradients"].values()))
+            return grads["curves"]["l0_fwd"]["ratio"]
+    return None
+
+
+def _max_rel_diff(a: list, b: list) -> float | None:
+    pairs = [(x, y) for x, y in zip(a, b, strict=True) if x is not None and y is not None and x]
+    return max(abs(x - y) / abs(x) for x, y in pairs) if pairs else None
+
+
 def numba_claim(grouped: dict[str, dict[str, list[dict]]]) -> list[str]:
     """numba_rnn and torch rnn presets of the same shape start from identical weights (same
-    seed) and see the same batches, so they should end with (nearly) the same metric."""
+    seed): on the same probe batch, the hand-written BPTT must give torch's dL/dh_t."""
     lines, agree = [], []
     for task, by_model in grouped.items():
         pairs: dict[tuple, dict[str, tuple[str, list[dict]]]] = {}
@@ -124,27 +139,35 @@ def numba_claim(grouped: dict[str, dict[str, list[dict]]]) -> list[str]:
             if "rnn" not in fams or "numba_rnn" not in fams:
                 continue
             (t_name, t_runs), (n_name, n_runs) = fams["rnn"], fams["numba_rnn"]
+            t_curve, n_curve = _init_curve(t_runs), _init_curve(n_runs)
+            diff = _max_rel_diff(t_curve, n_curve) if t_curve and n_curve else None
+            if diff is not None:
+                agree.append(diff <= INIT_CURVE_RTOL)
             tm, nm = _mean_metric(t_runs), _mean_metric(n_runs)
             per_step = [statistics.median(r["train_time_s"] / max(r["steps"], 1) for r in runs)
                         for runs in (t_runs, n_runs)]
-            same = tm is not None and nm is not None and abs(tm - nm) <= 1e-3 * max(abs(tm), 1e-9)
-            agree.append(same)
             compile_s = statistics.median(r.get("compile_s", 0.0) for r in n_runs)
+            shown = "not probed" if diff is None else f"{diff:.1e}"
             lines.append(
-                f"- {task}: test {t_runs[0]['metric']} {t_name} {tm if tm is None else f'{tm:.6g}'}"
-                f" vs {n_name} {nm if nm is None else f'{nm:.6g}'}; time per training step "
-                f"{per_step[0] * 1e3:.2f} ms vs {per_step[1] * 1e3:.2f} ms "
-                f"({per_step[0] / per_step[1]:.2f}× faster); Numba compile/cache load "
-                f"{compile_s:.2f} s, not in the step times")
+                f"- {task}: dL/dh_t at initialisation, largest relative difference {shown}; "
+                f"after training, test {t_runs[0]['metric']} {t_name} "
+                f"{tm if tm is None else f'{tm:.4g}'} vs {n_name} "
+                f"{nm if nm is None else f'{nm:.4g}'}; time per training step "
+                f"{per_step[0] * 1e3:.2f} vs {per_step[1] * 1e3:.2f} ms "
+                f"({per_step[0] / per_step[1]:.2f}×); Numba compile or cache load "
+                f"{compile_s:.2f} s, outside the step times")
     if not agree:
-        verdict = "not observed (no rnn/numba_rnn pair of the same shape)"
+        verdict = "not observed (no probed rnn/numba_rnn pair of the same shape)"
     else:
         verdict = "holds" if all(agree) else "holds only under a condition: not on every task"
-    return _claim("The hand-written Numba RNN is the same network as torch's nn.RNN",
-                  "rnn and numba_rnn presets of one shape, one seed, the same batches; float32, "
-                  "so the metrics may differ in the last digits. Rule: test metrics within "
-                  "0.1% of each other on every task. (In float64 the tests require the "
-                  "training losses to agree to 1e-9 relative, step for step.)", verdict, lines)
+    return _claim("The hand-written Numba RNN computes what torch's nn.RNN computes",
+                  "rnn and numba_rnn presets of one shape start from identical weights (one "
+                  "seed) and see the same batches. Rule: on the probe batch at initialisation, "
+                  f"the per-step gradients dL/dh_t agree within {INIT_CURVE_RTOL:g} relative "
+                  "(float32). Trained metrics are shown but not judged: float32 rounding "
+                  "differences grow over hundreds of steps of a chaotic training trajectory. "
+                  "(In float64 the tests require the training losses to agree to 1e-9 relative "
+                  "over 100 steps.)", verdict, lines)
 
 
 def claims_section(grouped: dict[str, dict[str, list[dict]]]) -> list[str]:
