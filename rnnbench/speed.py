@@ -93,7 +93,7 @@ class SpeedConfig(StrictModel):
     models: list[Family] = Field(["rnn", "lstm", "gru", "numba_rnn"], min_length=1)
     hidden: list[PositiveInt] = Field([32, 128], min_length=1)  # H, units per direction
     batch: list[PositiveInt] = Field([16], min_length=1)  # B, sequences per call
-    seq_len: list[PositiveInt] = Field([25, 100], min_length=1)  # T: two values show T-scaling
+    seq_len: list[PositiveInt] = Field([25, 50, 100], min_length=1)  # T: 3 to fit a + b T
     input_size: PositiveInt = 32  # D, features per time step
     layers: list[PositiveInt] = Field([1, 2], min_length=1)  # stacked layers; >1 gives ratios
     bidirectional: list[bool] = Field([False, True], min_length=1)  # both give bi/uni ratios

@@ -211,12 +211,26 @@ def test_gru_claim_verdicts(ratios, verdict):
     assert f"**Verdict: {verdict}" in gru_part
 
 
-@pytest.mark.parametrize("times,verdict", [((1.0, 4.0), "holds"), ((1.0, 1.1), "not observed")])
+@pytest.mark.parametrize("times,verdict", [
+    ((3.0, 4.0, 6.0), "holds"),        # 2 ms fixed + 0.04 ms a step: affine, hence linear
+    ((1.0, 4.0, 1.5), "not observed"),  # no straight line through these
+    ((1.0, 4.0), "not observed (the grid needs three"),
+])
 def test_linear_time_claim(times, verdict):
-    data = {"ratios": [], "matmul": {"cpu": {}},
-            "configs": [_cfg("rnn", 25, times[0]), _cfg("rnn", 100, times[1])]}
+    configs = [_cfg("rnn", t, ms) for t, ms in zip((25, 50, 100), times, strict=False)]
+    data = {"ratios": [], "matmul": {"cpu": {}}, "configs": configs}
     text = "\n".join(speed_claims(data)).split("### Recurrence")[1]
     assert f"**Verdict: {verdict}" in text
+
+
+def test_linear_time_claim_partly():
+    configs = [_cfg("rnn", t, ms) for t, ms in ((25, 3.0), (50, 4.0), (100, 6.0))]
+    configs += [{**_cfg("gru", t, ms), "family": "gru"} for t, ms in
+                ((25, 1.0), (50, 4.0), (100, 1.5))]
+    data = {"ratios": [], "matmul": {"cpu": {}}, "configs": configs}
+    text = "\n".join(speed_claims(data)).split("### Recurrence")[1]
+    assert "**Verdict: holds only under a condition: linear for 1 of 2" in text
+    assert "gru H=64 B=16" in text
 
 
 def test_speed_section_from_a_real_run(tmp_path):

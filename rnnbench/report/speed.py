@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import matplotlib
@@ -10,7 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-LINEAR_SLOPE = (0.8, 1.2)  # log-log slope of time vs T that counts as linear
+LINEAR_R2 = 0.98  # R^2 of time = a + b T above which the growth counts as linear
 CUDNN = {None: "–", True: "on", False: "off"}
 
 
@@ -199,42 +198,50 @@ def gru_faster_claim(data: dict) -> list[str]:
     return _claim("GRU trains faster than LSTM", rule, rows, verdict)
 
 
-def _slopes(data: dict) -> list[tuple[dict, dict, float]]:
-    """(shortest-T config, longest-T config, log-log slope of train-step time vs T)."""
+def _affine_fits(data: dict) -> list[tuple[list[dict], float, float, float]]:
+    """Per (model, device, H, B) with >= 3 sequence lengths: least-squares train-step time =
+    a + b T; returns (configs by T, a in ms, b in ms per step, R^2)."""
     groups: dict[tuple, list[dict]] = {}
     for dev in data["matmul"]:
         for c in _base_configs(data, dev):
             groups.setdefault((c["family"], dev, c["hidden"], c["batch"]), []).append(c)
     out = []
     for cs in groups.values():
-        if len({c["seq_len"] for c in cs}) < 2:
+        cs = sorted(cs, key=lambda c: c["seq_len"])
+        if len({c["seq_len"] for c in cs}) < 3:
             continue
-        lo, hi = min(cs, key=lambda c: c["seq_len"]), max(cs, key=lambda c: c["seq_len"])
-        slope = (math.log(hi["train_step_ms"]["median"] / lo["train_step_ms"]["median"])
-                 / math.log(hi["seq_len"] / lo["seq_len"]))
-        out.append((lo, hi, slope))
+        t = [float(c["seq_len"]) for c in cs]
+        y = [c["train_step_ms"]["median"] for c in cs]
+        tm, ym = sum(t) / len(t), sum(y) / len(y)
+        b = sum((ti - tm) * (yi - ym) for ti, yi in zip(t, y, strict=True)) \
+            / sum((ti - tm) ** 2 for ti in t)
+        a = ym - b * tm
+        ss_res = sum((yi - (a + b * ti)) ** 2 for ti, yi in zip(t, y, strict=True))
+        ss_tot = sum((yi - ym) ** 2 for yi in y)
+        out.append((cs, a, b, 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0))
     return out
 
 
 def linear_time_claim(data: dict) -> list[str]:
-    """Holds if every (model, H, B) log-log slope of train-step time vs T lies in
-    LINEAR_SLOPE; 'only under a condition' if some do; else not observed."""
-    lo_s, hi_s = LINEAR_SLOPE
-    rule = (f"training-step time at the shortest and longest T for each model, H and B; "
-            f"time ∝ T^slope, linear when {lo_s} ≤ slope ≤ {hi_s}.")
-    slopes = _slopes(data)
-    rows = [f"- {lo['family']} {lo['device']} H={lo['hidden']} B={lo['batch']}: T {lo['seq_len']}"
-            f"→{hi['seq_len']}: {lo['train_step_ms']['median']:.3g} → "
-            f"{hi['train_step_ms']['median']:.3g} ms, slope {s:.2f}" for lo, hi, s in slopes]
-    linear = [x for x in slopes if lo_s <= x[2] <= hi_s]
-    if not slopes:
-        verdict = "not observed (the grid needs two sequence lengths)"
-    elif len(linear) == len(slopes):
+    """Holds if, for every (model, H, B), time = a + b T fits the measured training-step times
+    with R^2 >= LINEAR_R2 and b > 0: a fixed cost plus the same cost for every time step."""
+    rule = ("training-step time at three or more sequence lengths T for each model, H and B, "
+            "fitted by least squares as a + b·T (a: fixed cost per call, b: cost per time "
+            f"step); linear when b > 0 and R² ≥ {LINEAR_R2}.")
+    fits = _affine_fits(data)
+    rows = [f"- {cs[0]['family']} {cs[0]['device']} H={cs[0]['hidden']} B={cs[0]['batch']}: "
+            + ", ".join(f"T={c['seq_len']} {c['train_step_ms']['median']:.3g} ms" for c in cs)
+            + f"; a = {a:.3g} ms, b = {b * 1e3:.3g} µs per step, R² = {r2:.3f}"
+            for cs, a, b, r2 in fits]
+    ok = [f for f in fits if f[2] > 0 and f[3] >= LINEAR_R2]
+    if not fits:
+        verdict = "not observed (the grid needs three sequence lengths)"
+    elif len(ok) == len(fits):
         verdict = "holds"
-    elif linear:
-        off = ", ".join(f"{lo['family']} H={lo['hidden']} B={lo['batch']} ({sl:.2f})"
-                        for lo, _, sl in slopes if not lo_s <= sl <= hi_s)
-        verdict = (f"holds only under a condition: linear for {len(linear)} of {len(slopes)} "
+    elif ok:
+        off = ", ".join(f"{cs[0]['family']} H={cs[0]['hidden']} B={cs[0]['batch']} "
+                        f"(R² {r2:.3f})" for cs, _, b, r2 in fits if (cs, _, b, r2) not in ok)
+        verdict = (f"holds only under a condition: linear for {len(ok)} of {len(fits)} "
                    f"(model, H, B); not at {off}")
     else:
         verdict = "not observed"
