@@ -15,7 +15,11 @@ TINY = [
     "tasks.copy.n_test=64", "tasks.copy.train.max_steps=30",
     "tasks.sine.train.max_epochs=3",
     "models.rnn.hidden_size=8", "models.lstm.hidden_size=8", "models.gru.hidden_size=8",
-    "models.lecture_rnn.hidden_size=8",
+    "models.lecture_rnn.hidden_size=8", "models.numba_rnn.hidden_size=8",
+    "speed.models=[rnn, gru]", "speed.hidden=[8]", "speed.seq_len=[3, 6, 9]",
+    "speed.layers=[1]", "speed.bidirectional=[false]", "speed.numba_grid=null",
+    "speed.cached_start=false", "speed.warmup=1", "speed.repeats=2",
+    "speed.min_sample_s=0.001", "speed.check_timer=1",
 ]
 
 

@@ -66,7 +66,8 @@ def test_outputs_mlflow_and_report_agree(repo):
         assert all(m["data_sha256"] == meta["sha256"] for (_, t), m in metrics.items() if t == task)
 
     _, runs = mlflow_runs(f"sqlite:///{dest.resolve()}/mlflow.db")
-    assert len(runs) == len(expected)  # one MLflow run per (model, task, seed)
+    train_runs = [r for r in runs if "task" in r.data.tags]
+    assert len(train_runs) == len(expected)  # one MLflow run per (model, task, seed)
     by_id = {r.info.run_id: r for r in runs}
     for (model, task), m in metrics.items():
         run = by_id[m["mlflow_run_id"]]
@@ -76,10 +77,20 @@ def test_outputs_mlflow_and_report_agree(repo):
         assert run.info.status == ("FINISHED" if m["status"] == "ok" else "FAILED")
         assert run.info.artifact_uri.startswith((dest.resolve() / "mlruns").as_uri())
 
+    speed = json.loads((dest / "results" / "speed" / "speed.json").read_text())
+    assert {c["family"] for c in speed["configs"]} == {"rnn", "gru"}
+    assert run_ids_of(speed) <= set(by_id)  # the speed runs are in the same store
+
     report = (dest / "reports" / "benchmark.md").read_text()
     for (model, _), m in metrics.items():
         assert f"| {model} | {m['test'][m['metric']]:.4g} |" in report
     assert (dest / "reports" / "figures" / "curves_adding.png").exists()
+    assert "## Gradient flow through time" in report and "## Speed" in report
+    assert (dest / "reports" / "figures" / "decay_adding.png").exists()
+
+
+def run_ids_of(speed: dict) -> set[str]:
+    return set(speed["mlflow_runs"].values())
 
 
 def test_dvc_knows_what_changed(repo):
@@ -105,5 +116,7 @@ def test_metrics_plots_and_experiments(repo):
     assert "Running stage 'train@rnn-sine-0'" in out
     assert "Running stage 'train_extra@lecture_rnn-sine-0'" in out
     assert "Running stage 'train@rnn-adding-0'" not in out
-    exps = sh(["dvc", "exp", "show", "--json"], dest, env)
-    assert "tasks.sine.train.lr" in exps
+    exps = json.loads(sh(["dvc", "exp", "show", "--json"], dest, env))
+    lrs = [e["data"]["params"]["params.yaml"]["data"]["tasks"]["sine"]["train"].get("lr")
+           for rev in exps for e in (rev.get("experiments") or []) for e in e["revs"]]
+    assert 0.003 in lrs
