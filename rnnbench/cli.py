@@ -91,13 +91,30 @@ def cmd_speed(args) -> int:
     return 0
 
 
+def cmd_study(args) -> int:
+    if args.set:
+        raise ConfigError("study: --set is not taken: a study's variants are overrides "
+                          "themselves; edit the studies section of params.yaml")
+    params = load_params(args.params)
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ.setdefault(var, str(params.train.threads))
+    from rnnbench.study import run_study, validate_study
+
+    validate_study(args.params, args.name)  # every variant, before the first run
+    out = Path(args.out or f"results/study/{args.name}")
+    summary = run_study(args.params, args.name, out, stage=args.stage)
+    print(f"study {args.name}: {len(summary['runs'])} runs -> {out / 'summary.json'}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from rnnbench.report import build_report
 
     params = load_params(args.params, args.set)
     path = build_report(Path(args.results), Path(args.out), title=params.report.title,
                         expected=params.grid.runs(),
-                        speed_json=Path(args.speed) if args.speed else None)
+                        speed_json=Path(args.speed) if args.speed else None,
+                        studies_dir=Path(args.studies) if args.studies else None)
     print(f"report: {path}")
     return 0
 
@@ -136,9 +153,14 @@ def parser() -> argparse.ArgumentParser:
     sp = add("speed", cmd_speed, "time every model side by side (params' speed section)")
     sp.add_argument("--out", default="results/speed")
     sp.add_argument("--stage", default=os.environ.get("DVC_STAGE", "cli"))
+    sp = add("study", cmd_study, "run one study of params' studies section")
+    sp.add_argument("--name", required=True)
+    sp.add_argument("--out", help="output folder (default results/study/NAME)")
+    sp.add_argument("--stage", default=os.environ.get("DVC_STAGE", "cli"))
     sp = add("report", cmd_report, "render the report from result files")
     sp.add_argument("--results", default="results/train")
     sp.add_argument("--speed", help="speed.json to include (default: none)")
+    sp.add_argument("--studies", help="folder of study outputs (NAME/summary.json)")
     sp.add_argument("--out", default="reports")
     sp = add("ui", cmd_ui, "serve the MLflow UI for this project on 127.0.0.1")
     sp.add_argument("--port", type=int, default=5000)

@@ -130,6 +130,7 @@ def _params_model() -> type[StrictModel]:
     from rnnbench.models import serves
     from rnnbench.probes import ProbeConfig
     from rnnbench.speed import SpeedConfig
+    from rnnbench.study import StudyConfig
     from rnnbench.tasks import TASKS
 
     # Field names are prefixed (a task called `copy` would shadow BaseModel.copy); the YAML
@@ -148,6 +149,7 @@ def _params_model() -> type[StrictModel]:
         report: ReportConfig = ReportConfig()
         probe: ProbeConfig | None = None  # gradient-through-time probes; null: none
         speed: SpeedConfig | None = None  # the speed benchmark's grids; null: no speed stage
+        studies: dict[str, StudyConfig] | None = None  # controlled experiments, memory study
 
         @model_validator(mode="after")
         def _cross_check(self) -> Params:

@@ -41,6 +41,11 @@ def repo(tmp_path_factory):
     raw = yaml.safe_load((dest / "params.yaml").read_text())
     raw = apply_overrides(raw, TINY + ["grid.models=[rnn, gru]", "grid.tasks=[adding, sine]",
                                        "experiment=tiny"])
+    raw["studies"] = {"tiny": {  # one small study: two sigmas, the tiny adding task
+        "kind": "sigma", "task": "adding", "models": ["rnn"], "seeds": [0],
+        "x": "models.rnn.w_hh_scale",
+        "variants": {"sigma=0.5": ["models.rnn.w_hh_scale=0.5"],
+                     "sigma=3.0": ["models.rnn.w_hh_scale=3.0"]}}}
     (dest / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
@@ -66,7 +71,7 @@ def test_outputs_mlflow_and_report_agree(repo):
         assert all(m["data_sha256"] == meta["sha256"] for (_, t), m in metrics.items() if t == task)
 
     _, runs = mlflow_runs(f"sqlite:///{dest.resolve()}/mlflow.db")
-    train_runs = [r for r in runs if "task" in r.data.tags]
+    train_runs = [r for r in runs if r.data.tags.get("dvc_stage", "").startswith("train")]
     assert len(train_runs) == len(expected)  # one MLflow run per (model, task, seed)
     by_id = {r.info.run_id: r for r in runs}
     for (model, task), m in metrics.items():
@@ -87,6 +92,9 @@ def test_outputs_mlflow_and_report_agree(repo):
     assert (dest / "reports" / "figures" / "curves_adding.png").exists()
     assert "## Gradient flow through time" in report and "## Speed" in report
     assert (dest / "reports" / "figures" / "decay_adding.png").exists()
+    summary = json.loads((dest / "results" / "study" / "tiny" / "summary.json").read_text())
+    assert len(summary["runs"]) == 2 and {r["mlflow_run_id"] for r in summary["runs"]} <= set(by_id)
+    assert "## Controlled experiments" in report
 
 
 def run_ids_of(speed: dict) -> set[str]:
@@ -100,7 +108,9 @@ def test_dvc_knows_what_changed(repo):
     raw["models"]["gru"]["hidden_size"] = 6
     (dest / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     changed = set(json.loads(sh(["dvc", "status", "--json"], dest, env)))
-    assert changed == {"train@gru-adding-0", "train@gru-sine-0"}
+    # gru's train stages, and the study stages: a study's variants may name any preset, so
+    # they read the whole models section
+    assert changed == {"train@gru-adding-0", "train@gru-sine-0", "study@tiny"}
     raw["models"]["gru"]["hidden_size"] = 8
     (dest / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     assert json.loads(sh(["dvc", "status", "--json"], dest, env)) == {}

@@ -14,6 +14,7 @@ from rnnbench.report.claims import claims_section
 from rnnbench.report.figures import learning_curves
 from rnnbench.report.probes import decay_figure, probes_section
 from rnnbench.report.speed import speed_claims, speed_section
+from rnnbench.report.study import study_section
 
 
 def load_results(results_dir: Path) -> list[dict]:
@@ -128,7 +129,8 @@ def render(results: list[dict], title: str, missing: list[tuple], figures: dict[
 
 
 def build_report(results_dir: Path, out_dir: Path, title: str = "rnnbench report",
-                 expected: list[tuple] | None = None, speed_json: Path | None = None) -> Path:
+                 expected: list[tuple] | None = None, speed_json: Path | None = None,
+                 studies_dir: Path | None = None) -> Path:
     """Write out_dir/benchmark.md and out_dir/figures/; return the report's path."""
     results = load_results(results_dir)
     have = {(r["model"], r["task"], r["seed"]) for r in results}
@@ -145,6 +147,11 @@ def build_report(results_dir: Path, out_dir: Path, title: str = "rnnbench report
         if speed is not None:  # the section's figure paths are relative to the report
             speed["_section"] = [line.replace(f"]({tmp.name}/", "](figures/")
                                  for line in speed_section(speed, tmp)]
+        studies = [line for path in sorted(Path(studies_dir).glob("*/summary.json"))
+                   for line in study_section(json.loads(path.read_text(encoding="utf-8")), tmp)
+                   ] if studies_dir else []
     path = out_dir / "benchmark.md"
-    write_text_atomic(path, render(results, title, missing, figures, speed, probe_figures))
+    write_text_atomic(path, render(results, title, missing, figures, speed, probe_figures)
+                      + ("\n## Controlled experiments\n\n" + "\n".join(studies) + "\n"
+                         if studies else ""))
     return path
