@@ -7,7 +7,6 @@ each decided by the rule printed next to the claim.
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import defaultdict
 from collections.abc import Callable
@@ -19,14 +18,30 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from rnnbench.report.probes import decay_figure  # noqa: E402
+from rnnbench.report.study_rules import (  # noqa: E402
+    FORGET_RULE,
+    SOLVED_RULE,
+    _clip_name,
+    _fmt,
+    _groups,
+    _horizon,
+    _init,
+    _mean_std,
+    _median,
+    _values,
+    clip_mode_verdict,
+    clipping_verdict,
+    forget_bias_verdict,
+    memory_table,
+    memory_verdict,
+    sigma_verdict,
+)
 
-VANILLA, GATED = {"rnn", "numba_rnn"}, {"lstm", "gru"}
 TITLES = {"sigma": "recurrent weight scale σ_max(W_hh), with and without clipping",
           "forget_bias": "LSTM forget-gate bias", "clip_mode": "clipping by norm vs by value",
           "memory": "memory length: the metric against T"}
-SOLVED_RULE = ("a length T counts as solved by a model when at least half of its seeds solved "
-               "it (test metric past the task's threshold, run not diverged); the longest T "
-               "solved is the largest such T")
+
+
 PUBLISHED = [
     "Published results to compare with: Arjovsky, Shah & Bengio (2016), *Unitary Evolution "
     "Recurrent Neural Networks* (ICML), found that a tanh RNN never beat the adding-problem "
@@ -38,33 +53,10 @@ PUBLISHED = [
 
 
 # ---------------------------------------------------------------- helpers
-def _fmt(v, digits: int = 3) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:.{digits}g}" if math.isfinite(v) else "—"
-    return str(v)
 
 
-def _groups(runs: list[dict], *keys: str) -> dict[tuple, list[dict]]:
-    out: dict[tuple, list[dict]] = defaultdict(list)
-    for r in runs:
-        out[tuple(r[k] for k in keys)].append(r)
-    return dict(out)
 
 
-def _values(runs: list[dict]) -> list[float]:
-    return [r["test_metric"] for r in runs if r["status"] == "ok" and r["test_metric"] is not None]
-
-
-def _mean_std(vals: list[float]) -> str:
-    if not vals:
-        return "n/a"
-    if len(vals) == 1:
-        return _fmt(vals[0], 4)
-    return f"{statistics.mean(vals):.4g} ± {statistics.stdev(vals):.2g}"
 
 
 def _status(runs: list[dict]) -> str:
@@ -75,29 +67,6 @@ def _status(runs: list[dict]) -> str:
 def _diverged_at(runs: list[dict]) -> str:
     steps = [str(r["diverged_at_step"]) for r in runs if r["status"] != "ok"]
     return ", ".join(steps) or "—"
-
-
-def _median(vals: list) -> float | None:
-    vals = [v for v in vals if v is not None]
-    return statistics.median(vals) if vals else None
-
-
-def _init(r: dict, key: str):
-    init = r["grad"]["init"]
-    return None if init is None else init.get(key)
-
-
-def _horizon(r: dict, thr: str = "0.001"):
-    init = r["grad"]["init"]
-    return None if init is None else init["horizon"].get(thr)
-
-
-def _better(a: float, b: float, higher: bool) -> bool:
-    return a > b if higher else a < b
-
-
-def _closeness(f: float | None) -> float:
-    return abs(math.log10(f)) if f and f > 0 else math.inf
 
 
 def _log_x(ax, xs) -> None:
@@ -115,9 +84,6 @@ def _claim(title: str, measured: str, lines: list[str], verdict: str) -> list[st
             f"**Verdict: {verdict}**", ""]
 
 
-def _clip_name(r: dict) -> str:
-    t = r["train"]
-    return "none" if t["clip"] == "none" else f"{t['clip']} ≤ {t['clip_value']:g}"
 
 
 def _metric_head(s: dict) -> str:
@@ -128,60 +94,6 @@ def _metric_head(s: dict) -> str:
 
 
 # ---------------------------------------------------------------- sigma
-def sigma_verdict(points: list[tuple[float, float | None]]) -> tuple[str, list[str]]:
-    """points: (sigma, decay factor per step of ||dL/dh_t|| at initialisation). Rule: every
-    sigma < 1 decays (factor < 1) and every sigma > 1 grows (factor > 1); sigma = 1 is shown,
-    not judged; a point without a factor is left out."""
-    pts = [(s, f) for s, f in points if f is not None]
-    below = [(s, f) for s, f in pts if s < 1]
-    above = [(s, f) for s, f in pts if s > 1]
-    seen: dict[float, list[str]] = {}
-    for sg, f in sorted(pts):  # runs differing only in clipping share the initial weights
-        if f"{f:.3g}" not in seen.setdefault(sg, []):
-            seen[sg].append(f"{f:.3g}")
-    lines = ["- decay factor per step at initialisation: "
-             + ", ".join(f"σ={sg:g}: {' / '.join(fs)}" for sg, fs in seen.items()) if pts else
-             "- no probe at initialisation"]
-    def part(group: list, ok) -> str:
-        good = [sg for sg, f in group if ok(f)]
-        if not group:
-            return "not probed"
-        return "yes" if len(good) == len(group) else \
-            f"only for σ ∈ {{{', '.join(f'{sg:g}' for sg in good)}}}" if good else "no"
-
-    vanish, explode = part(below, lambda f: f < 1), part(above, lambda f: f > 1)
-    if vanish == explode == "yes":
-        return "holds", lines
-    if vanish.startswith(("yes", "only")) or explode.startswith(("yes", "only")):
-        return (f"holds only under a condition: decay below σ = 1: {vanish}; growth above "
-                f"σ = 1: {explode}"), lines
-    return "not observed", lines
-
-
-def clipping_verdict(runs: list[dict]) -> tuple[str, list[str]]:
-    """Rule: pair runs that differ only in clipping (same variant x value, model, seed); the
-    claim holds if every run that diverged without clipping did not with it, and at least one
-    diverged without it."""
-    pairs = defaultdict(dict)
-    for r in runs:
-        pairs[(r["x_value"], r["model"], r["seed"])]["none" if r["train"]["clip"] == "none"
-                                                     else "clip"] = r
-    tamed, lines = [], []
-    for (x, model, seed), p in sorted(pairs.items(), key=lambda kv: str(kv[0])):
-        if "none" in p and "clip" in p and p["none"]["status"] != "ok":
-            ok = p["clip"]["status"] == "ok"
-            tamed.append(ok)
-            lines.append(f"- σ={_fmt(x)}, {model}, seed {seed}: diverged without clipping at "
-                         f"step {p['none']['diverged_at_step']}; with clipping "
-                         f"({_clip_name(p['clip'])}): "
-                         + ("trained to the end" if ok else
-                            f"diverged at step {p['clip']['diverged_at_step']}"))
-    if not tamed:
-        return "not observed (no run diverged without clipping: nothing to tame)", lines
-    if all(tamed):
-        return "holds", lines
-    return ("holds only under a condition: not for every diverging run" if any(tamed)
-            else "not observed"), lines
 
 
 def _sigma_section(s: dict, fig_dir: Path) -> list[str]:
@@ -253,6 +165,8 @@ def _sigma_section(s: dict, fig_dir: Path) -> list[str]:
 
 
 # ---------------------------------------------------------------- forget bias, clip mode
+
+
 def _outcome_table(s: dict, extra: tuple[str, Callable[[dict], str]]) -> list[str]:
     head, cell = extra
     lines = [f"Metric: {_metric_head(s)}.", "",
@@ -281,78 +195,6 @@ def _forget_section(s: dict, fig_dir: Path) -> list[str]:
                      f"{s['study']}: gradient through time (h_t, layer 1)")
         lines += [f"![gradient decay per forget bias](figures/{s['study']}_decay.png)", ""]
     return lines
-
-
-FORGET_RULE = ("per model, the largest forget bias studied against the smallest: (a) its decay "
-               "factor per step at initialisation is closer to 1; (b) it solves more seeds, or "
-               "as many with a better mean test metric. 'holds' if both for every model; 'holds "
-               "only under a condition' if one of them, or for some models; 'not observed' "
-               "otherwise.")
-
-
-def forget_bias_verdict(runs: list[dict]) -> tuple[str, list[str]]:
-    """(verdict, evidence lines) by FORGET_RULE."""
-    lines, results = [], []
-    for (model,), rs in _groups(runs, "model").items():
-        by_bias = {v: g for (v,), g in _groups(rs, "variant").items()}
-        bias = {v: g[0]["model_config"].get("forget_bias") for v, g in by_bias.items()}
-        known = [v for v in by_bias if bias[v] is not None]
-        if len(known) < 2:
-            continue
-        lo, hi = min(known, key=bias.get), max(known, key=bias.get)
-        fl, fh = _init(by_bias[lo][0], "decay_factor"), _init(by_bias[hi][0], "decay_factor")
-        a = _closeness(fh) < _closeness(fl)
-        sl, sh = (sum(r["solved"] for r in by_bias[v]) for v in (lo, hi))
-        ml, mh = (_values(by_bias[v]) for v in (lo, hi))
-        higher = rs[0]["higher_is_better"]
-        b = sh > sl or (sh == sl and bool(mh) and (not ml or _better(
-            statistics.mean(mh), statistics.mean(ml), higher)))
-        results.append((a, b))
-        lines.append(f"- {model}: bias {bias[lo]:g} vs {bias[hi]:g}: decay/step at init "
-                     f"{_fmt(fl)} vs {_fmt(fh)}; solved {sl} vs {sh} of {len(by_bias[lo])}; "
-                     f"test {_mean_std(ml)} vs {_mean_std(mh)}")
-    if not results:
-        return "not observed (needs two forget biases for one model)", lines
-    if all(a and b for a, b in results):
-        return "holds", lines
-    if any(a or b for a, b in results):
-        what = [w for w, ok in (("gradient decay at init", any(a for a, _ in results)),
-                                ("outcome", any(b for _, b in results))) if ok]
-        return f"holds only under a condition: shown by {' and '.join(what)} only " \
-               "(or for some models only)", lines
-    return "not observed", lines
-
-
-def clip_mode_verdict(runs: list[dict]) -> tuple[str, list[str]]:
-    """Rule: for every (model, seed), every clipping mode gives the same status and the same
-    solved flag ('holds'); for some pairs only: 'holds only under a condition'."""
-    same, lines = [], []
-    for (model, seed), rs in _groups(runs, "model", "seed").items():
-        if len({r["train"]["clip"] for r in rs}) < 2:
-            continue
-        outcome = {(r["status"], r["solved"]) for r in rs}
-        same.append(len(outcome) == 1)
-        lines.append(f"- {model}, seed {seed}: " + "; ".join(
-            f"{_clip_name(r)}: {r['status']}, test {_fmt(r['test_metric'], 4)}, solved "
-            f"{_fmt(r['solved'])}, clipped {_fmt(r['clipped_fraction'], 2)}" for r in rs))
-    if not same:
-        return "not observed (no model and seed ran under two clipping modes)", lines
-    return ("holds" if all(same) else "holds only under a condition: not for every model and "
-            "seed" if any(same) else "not observed"), lines
-
-
-# ---------------------------------------------------------------- memory
-def memory_table(runs: list[dict]) -> tuple[list[dict], float | None]:
-    """One model's runs -> (rows per T: {x, n, solved, rate, diverged, values, baseline},
-    the longest T solved by SOLVED_RULE or None)."""
-    rows = []
-    for (x,), rs in sorted(_groups(runs, "x_value").items()):
-        n, k = len(rs), sum(bool(r["solved"]) for r in rs)
-        rows.append({"x": x, "n": n, "solved": k, "rate": k / n,
-                     "diverged": sum(r["status"] != "ok" for r in rs), "values": _values(rs),
-                     "baseline": rs[0]["baseline"]})
-    solved = [row["x"] for row in rows if 2 * row["solved"] >= row["n"]]
-    return rows, (max(solved) if solved else None)
 
 
 def _memory_section(s: dict, fig_dir: Path) -> list[str]:
@@ -396,28 +238,6 @@ def _memory_section(s: dict, fig_dir: Path) -> list[str]:
     return [*lines, f"![metric against T](figures/{name}_memory.png)", ""]
 
 
-def memory_verdict(runs: list[dict]) -> tuple[str, list[str]]:
-    """Rule: every gated model's longest T solved exceeds every vanilla model's (none solved
-    counts as 0): 'holds'; some gated models only: 'holds only under a condition'."""
-    longest = {(m, rs[0]["family"]): memory_table(rs)[1] or 0
-               for (m,), rs in _groups(runs, "model").items()}
-    lines = [f"- {m}: longest T solved {v or 'none'}" for (m, _), v in longest.items()]
-    gated = [v for (_, f), v in longest.items() if f in GATED]
-    vanilla = [v for (_, f), v in longest.items() if f in VANILLA]
-    if not gated or not vanilla:
-        return "not observed (needs both a gated and a vanilla model)", lines
-    beat = [g > max(vanilla) for g in gated]
-    longest_t = max(r["x_value"] for r in runs)
-    if all(beat):
-        return "holds", lines
-    if any(beat):
-        return "holds only under a condition: not for every gated model", lines
-    why = " (every model solved every T studied: longer T needed to separate them)" \
-        if min(vanilla) >= longest_t else ""
-    return "not observed" + why, lines
-
-
-# ---------------------------------------------------------------- entry points
 def study_claims(summary: dict) -> list[str]:
     """The claims a study tests, each with its measurement, rule and verdict."""
     kind, runs = summary["kind"], summary["runs"]
