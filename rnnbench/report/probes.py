@@ -74,7 +74,8 @@ def decay_figure(probe_results_by_model: dict[str, list[dict]], path: Path, titl
     return path
 
 
-def _fmt(v, digits: int = 3) -> str:
+def fmt_cell(v, digits: int = 3) -> str:
+    """A table cell: — for None or non-finite, yes/no for booleans, 3 significant digits."""
     if v is None:
         return "—"
     if isinstance(v, bool):
@@ -101,10 +102,11 @@ def _row(model: str, stage: str, r: dict, loss: str, curve: str) -> str:
     thr = r["thresholds"]
     sigma, rho = _spectral(f, curve)
     bound = ("n/a" if not f.get("bound.applicable") else
-             f"{_fmt(f['bound.holds'])} (max {_fmt(f['bound.max_ratio'])})")
-    cells = [model, r["cell"], stage, str(r["step"]), _fmt(f.get(f"{loss}.{curve}.decay_factor")),
-             *(_fmt(f.get(f"{loss}.{curve}.horizon@{t:g}")) for t in thr), _fmt(sigma),
-             _fmt(rho), _fmt(f.get(f"{curve}.saturated_fraction")), bound]
+             f"{fmt_cell(f['bound.holds'])} (max {fmt_cell(f['bound.max_ratio'])})")
+    cells = [model, r["cell"], stage, str(r["step"]),
+             fmt_cell(f.get(f"{loss}.{curve}.decay_factor")),
+             *(fmt_cell(f.get(f"{loss}.{curve}.horizon@{t:g}")) for t in thr), fmt_cell(sigma),
+             fmt_cell(rho), fmt_cell(f.get(f"{curve}.saturated_fraction")), bound]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -138,9 +140,9 @@ def vanishing_verdict(by_model: dict[str, list[dict]], loss: str | None = "final
         outcomes[stage] = ("all" if vanishes and all(better) else
                            "some" if vanishes and any(better) else "none")
         lines.append(f"- {stage}: vanilla horizon@1e-3 "
-                     + ", ".join(f"{m} {_fmt(fig(r, 'horizon@0.001'))}" for m, r in vanilla)
+                     + ", ".join(f"{m} {fmt_cell(fig(r, 'horizon@0.001'))}" for m, r in vanilla)
                      + " (T = " + str(rows[0][1]["seq_len"]) + "); decay per step "
-                     + ", ".join(f"{m} {_fmt(fig(r, 'decay_factor'))}" for m, r in rows))
+                     + ", ".join(f"{m} {fmt_cell(fig(r, 'decay_factor'))}" for m, r in rows))
     vals = list(outcomes.values())
     if vals and all(v == "all" for v in vals):
         verdict = "holds"

@@ -9,15 +9,7 @@ import math
 import statistics
 from collections import defaultdict
 
-
-def _fmt(v, digits: int = 3) -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, bool):
-        return "yes" if v else "no"
-    if isinstance(v, float):
-        return f"{v:.{digits}g}" if math.isfinite(v) else "—"
-    return str(v)
+from rnnbench.report.probes import fmt_cell as _fmt
 
 
 def _mean_std(vals: list[float]) -> str:
