@@ -63,6 +63,9 @@ class _RecurrentBase(StrictModel):
     hidden_size: PositiveInt = 64
     num_layers: PositiveInt = 1
     bidirectional: bool = False
+    # Compare at equal size: when set, each task's hidden_size is chosen so that the model's
+    # parameter count (for that task's input and output sizes) comes closest to this budget.
+    param_budget: PositiveInt | None = None
 
 
 class _ElmanBase(_RecurrentBase):
@@ -92,9 +95,22 @@ class GRUConfig(_RecurrentBase):
     family: Literal["gru"]
 
 
-FAMILIES = ("rnn", "numba_rnn", "lstm", "gru")
+class Seq2SeqConfig(_RecurrentBase):
+    """Encoder-decoder: `bidirectional` applies to the encoder, `num_layers` to both."""
+
+    family: Literal["seq2seq"]
+    cell: Literal["gru", "lstm"] = "gru"
+    attention: bool = False  # additive attention, Bahdanau, Cho & Bengio (2015)
+    embed_size: PositiveInt = 32  # token embedding width, encoder and decoder
+    # Fraction of decoder steps fed the true previous token while training (the rest get the
+    # model's own greedy prediction); evaluation always decodes greedily.
+    teacher_forcing: Annotated[float, Field(ge=0, le=1)] = 1.0
+
+
+FAMILIES = ("rnn", "numba_rnn", "lstm", "gru", "seq2seq")
 ModelConfig = Annotated[
-    RNNConfig | NumbaRNNConfig | LSTMConfig | GRUConfig, Field(discriminator="family")
+    RNNConfig | NumbaRNNConfig | LSTMConfig | GRUConfig | Seq2SeqConfig,
+    Field(discriminator="family"),
 ]
 
 
@@ -109,15 +125,20 @@ class GridBlock(StrictModel):
 
 
 class GridConfig(GridBlock):
-    """Which (model, task, seed) runs the pipeline trains: models x tasks x seeds, plus the
-    extra block's models x tasks x seeds (for a model meant for a few tasks only)."""
+    """Which (model, task, seed) runs the pipeline trains: models x tasks x seeds, plus each
+    extra block's models x tasks x seeds. Blocks pair models with the tasks they serve (an
+    encoder-decoder with seq2seq tasks, bidirectional models with non-causal ones); each block
+    is its own DVC stage, train_<block name>, in dvc.yaml."""
 
     seeds: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
-    extra: GridBlock | None = None
+    extra: dict[str, GridBlock] = {}
+
+    def blocks(self) -> dict[str, GridBlock]:
+        """'grid' for the main block, 'grid.extra.<name>' for the others."""
+        return {"grid": self, **{f"grid.extra.{k}": b for k, b in self.extra.items()}}
 
     def runs(self) -> list[tuple[str, str, int]]:
-        blocks = [self] + ([self.extra] if self.extra else [])
-        return list(dict.fromkeys((m, t, s) for b in blocks for m in b.models
+        return list(dict.fromkeys((m, t, s) for b in self.blocks().values() for m in b.models
                                   for t in b.tasks for s in self.seeds))
 
 
@@ -127,7 +148,7 @@ class ReportConfig(StrictModel):
 
 def _params_model() -> type[StrictModel]:
     """Params with one typed field per registered task (imported late: tasks import this)."""
-    from rnnbench.models import serves
+    from rnnbench.models import why_not
     from rnnbench.probes import ProbeConfig
     from rnnbench.speed import SpeedConfig
     from rnnbench.study import StudyConfig
@@ -153,12 +174,12 @@ def _params_model() -> type[StrictModel]:
 
         @model_validator(mode="after")
         def _cross_check(self) -> Params:
-            for name in self.models:
-                if not NAME_RE.match(name):
-                    raise ValueError(f"models.{name}: preset names must match {NAME_RE.pattern}")
+            for where, names in (("models", self.models), ("grid.extra", self.grid.extra)):
+                for name in names:
+                    if not NAME_RE.match(name):
+                        raise ValueError(f"{where}.{name}: names must match {NAME_RE.pattern}")
             configured = self.configured_tasks()
-            blocks = {"grid": self.grid, "grid.extra": self.grid.extra}
-            for where, block in ((w, b) for w, b in blocks.items() if b is not None):
+            for where, block in self.grid.blocks().items():
                 for i, m in enumerate(block.models):
                     if m not in self.models:
                         raise ValueError(f"{where}.models.{i} = {m!r}: unknown model "
@@ -167,11 +188,13 @@ def _params_model() -> type[StrictModel]:
                     if t not in configured:
                         raise ValueError(f"{where}.tasks.{i} = {t!r}: unknown or unconfigured "
                                          f"task (configured: {', '.join(configured)})")
-            for m, t, _ in self.grid.runs():
-                spec = TASKS[t].spec(self.task(t))
-                if not serves(self.models[m], spec):
-                    raise ValueError(f"grid: model {m!r} ({self.models[m].family}) cannot "
-                                     f"serve task {t!r} ({spec.shape})")
+                for m in block.models:
+                    for t in block.tasks:
+                        spec = TASKS[t].spec(self.task(t))
+                        reason = why_not(self.models[m], spec)
+                        if reason is not None:
+                            raise ValueError(f"{where}: model {m!r} ({self.models[m].family}) "
+                                             f"cannot serve task {t!r} ({spec.shape}): {reason}")
             return self
 
         def configured_tasks(self) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 
 from rnnbench.io import atomic_dir, load_splits, save_splits, write_json_atomic
-from rnnbench.models import build_model, param_count, serves
+from rnnbench.models import RecurrentNet, build_model, param_count, resolve_width, why_not
 from rnnbench.tasks import get_task
 from rnnbench.tasks.base import data_hash, encode_inputs, encode_targets
 from rnnbench.tracking import Tracker
@@ -19,7 +19,7 @@ from rnnbench.train import DTYPES, fit, planned_steps
 
 SCHEMA_VERSION = 1
 CPU_ONLY_FAMILIES = {"numba_rnn"}
-OUTPUTS = ("metrics.json", "curves.csv", "model.pt", "probes.json")
+OUTPUTS = ("metrics.json", "curves.csv", "model.pt", "probes.json", "showcase.json")
 
 
 class DataMismatch(ValueError):
@@ -73,8 +73,9 @@ def curves_csv(rows: list[dict]) -> str:
 
 
 def attach_probes(cfg, model, spec, splits, train_cfg):
-    """The gradient probes' fit callback, or None; its start() probes the untrained model."""
-    if cfg is None:
+    """The gradient probes' fit callback, or None; its start() probes the untrained model.
+    Probes read a recurrent core's state gradients: encoder-decoders are not probed."""
+    if cfg is None or not isinstance(model, RecurrentNet):
         return None
     from rnnbench.probes import ProbeCallback
 
@@ -83,7 +84,7 @@ def attach_probes(cfg, model, spec, splits, train_cfg):
     x = encode_inputs(data["x"][:cfg.batch_size], spec, dtype)  # run_probe moves it to the model
     y = encode_targets(data["y"][:cfg.batch_size], spec, dtype)
     return ProbeCallback(model, spec, x, y, cfg, planned_steps(len(splits["train"]["y"]),
-                                                                train_cfg))
+                                                                train_cfg, spec))
 
 
 def probe_metrics(results: list[dict]) -> dict[str, float]:
@@ -101,13 +102,16 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
                  data_dir: Path | None = None, stage: str = "cli",
                  tags: dict[str, str] | None = None) -> dict:
     """Train one (model, task, seed); write OUTPUTS into `out`: probes.json holds the gradient
-    probes at params.probe's checkpoints (an empty list when params.probe is null)."""
+    probes at params.probe's checkpoints (an empty list when params.probe is null),
+    showcase.json the task's qualitative output of the trained model (or null)."""
     task, task_cfg = get_task(task_name), params.task(task_name)
-    model_cfg = params.model(model_name)
     spec = task.spec(task_cfg)
-    if not serves(model_cfg, spec):
+    model_cfg = params.model(model_name)
+    reason = why_not(model_cfg, spec)
+    if reason is not None:
         raise ValueError(f"model {model_name!r} ({model_cfg.family}) cannot serve task "
-                         f"{task_name!r} ({spec.shape})")
+                         f"{task_name!r} ({spec.shape}): {reason}")
+    model_cfg = resolve_width(model_cfg, spec)  # the width a parameter budget chooses
     splits, meta = read_data(params, task_name, data_dir) if data_dir else \
         make_data(params, task_name)
     train_cfg = params.train.with_overrides(task_cfg.train)
@@ -141,6 +145,9 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
             tracker.log_metrics(probe_metrics(probe.results), step=result.steps)
         device = next(model.parameters()).device
         test_value = result.test.get(spec.metric, float("nan"))
+        ok = result.status == "ok"
+        breakdowns = task.breakdowns(task_cfg, result.test_pred, splits["test"]) if ok else {}
+        showcase = task.showcase(task_cfg, model, splits, seed) if ok else None
         metrics = {
             "schema_version": SCHEMA_VERSION, "task": task_name, "model": model_name,
             "family": model_cfg.family, "seed": seed, "stage": stage,
@@ -151,7 +158,7 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
             "solved": result.status == "ok" and spec.is_solved(test_value),
             "baseline": meta["baseline"], "n_params": n_params, "device": str(device),
             "dtype": train_cfg.dtype,
-            "data_sha256": meta["sha256"],
+            "data_sha256": meta["sha256"], "breakdowns": breakdowns,
         }
         tracker.log_metrics({f"test_{k}": v for k, v in result.test.items()}
                             | {"train_time_s": result.train_time_s, "n_params": n_params,
@@ -163,6 +170,7 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
             (tmp / "curves.csv").write_text(curves_csv(result.curves), encoding="utf-8")
             torch.save(model.state_dict(), tmp / "model.pt")
             write_json_atomic(tmp / "probes.json", probe.results if probe else [])
+            write_json_atomic(tmp / "showcase.json", showcase)
         for name in OUTPUTS:
             tracker.log_artifact(out / name)
         tracker.end(failed=result.status != "ok", reason=result.reason)

@@ -14,7 +14,6 @@ forward direction ends at t = T-1: lag = T-1-t; the backward one at t = 0: lag =
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 from typing import Annotated, Literal
 
 import numpy as np
@@ -51,11 +50,8 @@ class ProbeConfig(StrictModel):
 
 
 def _readout(model, out, h_n) -> torch.Tensor:
-    """The model's own head on given core outputs: RecurrentNet.forward with the core replaced
-    by one returning (out, h_n), so the readout rule lives in one place."""
-    shim = SimpleNamespace(core=lambda _x: (out, h_n), readout=model.readout,
-                           directions=model.directions, head=model.head)
-    return type(model).forward(shim, None)
+    """The model's own head on given core outputs (the readout rule lives in RecurrentNet)."""
+    return model.read_out(out, h_n)
 
 
 def _objective(model, spec: TaskSpec, y: torch.Tensor, loss: Loss):

@@ -42,9 +42,10 @@ class FitResult:
     val: dict[str, float] = field(default_factory=dict)  # final validation metrics
     test: dict[str, float] = field(default_factory=dict)  # test metrics of the final model
     curves: list[dict] = field(default_factory=list)  # one row per validation
+    test_pred: np.ndarray | None = field(default=None, repr=False)  # final model, test split
 
     def summary(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k != "curves"}
+        return {k: v for k, v in asdict(self).items() if k not in ("curves", "test_pred")}
 
 
 def resolve_device(requested: str, cpu_only: bool = False) -> torch.device:
@@ -76,9 +77,15 @@ def pin_threads(threads: int) -> dict[str, int]:
     return pinned
 
 
-def planned_steps(n_train: int, cfg: TrainConfig) -> int:
+def steps_per_epoch(n_train: int, cfg: TrainConfig, spec: TaskSpec) -> int:
+    """Batches in one pass over the training rows: chunks of `streams` rows for stateful tasks
+    (the task lays its rows out in whole chunks), else batches of cfg.batch_size."""
+    return n_train // spec.streams if spec.stateful else math.ceil(n_train / cfg.batch_size)
+
+
+def planned_steps(n_train: int, cfg: TrainConfig, spec: TaskSpec) -> int:
     """Optimiser steps fit will take unless it stops early: epochs x batches, capped."""
-    total = cfg.max_epochs * math.ceil(n_train / cfg.batch_size)
+    total = cfg.max_epochs * steps_per_epoch(n_train, cfg, spec)
     return min(total, cfg.max_steps) if cfg.max_steps else total
 
 
@@ -106,8 +113,15 @@ def clip_gradients(cfg: TrainConfig, params: list[torch.Tensor]) -> tuple[float,
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> np.ndarray:
+    """Model outputs for x in batches, in order. A stateful model reads x's chunks from a fresh
+    state (batch_size must then be the task's streams) and gets its training state back."""
     model.eval()
+    stateful = getattr(model, "stateful", False)
+    if stateful:
+        saved, model.state = model.state, None
     out = [model(x[i:i + batch_size]).cpu().double().numpy() for i in range(0, len(x), batch_size)]
+    if stateful:
+        model.state = saved
     model.train()
     return np.concatenate(out)
 
@@ -121,6 +135,8 @@ def fit(model: torch.nn.Module, spec: TaskSpec, metrics_fn: MetricsFn, data: dic
 
     The model must already be initialised from `seed` (see models.build_model); `seed` here
     orders the batches. A non-finite loss or gradient ends the run as status 'diverged'.
+    Models with `takes_targets` (encoder-decoders) get the batch's targets for teacher forcing.
+    Stateful tasks take their chunks in order, carrying the state (truncated BPTT).
     on_start() runs once the model is on its device and dtype, compiled and threads pinned,
     before the first step (the probes of the untrained model run there).
     """
@@ -141,22 +157,29 @@ def fit(model: torch.nn.Module, spec: TaskSpec, metrics_fn: MetricsFn, data: dic
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = make_optimizer(cfg, params)
     rng = np.random.default_rng(seed)
-    steps_per_epoch = math.ceil(n / cfg.batch_size)
-    total = planned_steps(n, cfg)
+    per_epoch = steps_per_epoch(n, cfg, spec)
+    total = planned_steps(n, cfg, spec)
     n_clipped = 0
+    takes_targets = getattr(model, "takes_targets", False)
+    eval_batch = spec.streams if spec.stateful else max(cfg.batch_size, 256)
 
     def evaluate(split: str) -> dict[str, float]:
         x, y = tensors[split]
-        return metrics_fn(predict(model, x, max(cfg.batch_size, 256)), data[split]["y"])
+        return metrics_fn(predict(model, x, eval_batch), data[split]["y"])
 
-    def batches():  # index arrays, epoch after epoch, each epoch a fresh seeded permutation
+    def batches():  # index arrays, epoch after epoch
         while True:
-            yield from np.array_split(rng.permutation(n), steps_per_epoch)
+            if spec.stateful:  # every stream's chunks in order, from a fresh state each epoch
+                model.reset_state()
+                yield from (np.arange(k * spec.streams, (k + 1) * spec.streams)
+                            for k in range(per_epoch))
+            else:  # each epoch a fresh seeded permutation
+                yield from np.array_split(rng.permutation(n), per_epoch)
 
     def diverge(step: int, why: str) -> None:
         result.status, result.diverged_at_step, result.reason = "diverged", step, why
 
-    period = cfg.eval_every or steps_per_epoch  # optimiser steps between validations
+    period = cfg.eval_every or per_epoch  # optimiser steps between validations
     order = batches()
     bar = tqdm(total=total, desc=f"{spec.name}", disable=not sys.stderr.isatty(), leave=False)
     while result.steps < total and result.status == "ok":
@@ -164,7 +187,8 @@ def fit(model: torch.nn.Module, spec: TaskSpec, metrics_fn: MetricsFn, data: dic
         t_round = time.perf_counter()
         while result.steps < total and len(series["train_loss"]) < period:
             batch = torch.from_numpy(next(order)).to(device)
-            loss = loss_fn(spec, model(x_train[batch]), y_train[batch])
+            x_b, y_b = x_train[batch], y_train[batch]
+            loss = loss_fn(spec, model(x_b, y_b) if takes_targets else model(x_b), y_b)
             optimizer.zero_grad(set_to_none=True)
             if not torch.isfinite(loss):
                 diverge(result.steps + 1, f"non-finite training loss ({loss.item()}) at step "
@@ -185,7 +209,7 @@ def fit(model: torch.nn.Module, spec: TaskSpec, metrics_fn: MetricsFn, data: dic
         result.train_time_s += time.perf_counter() - t_round
         if not series["train_loss"]:
             break
-        result.epochs = result.steps / steps_per_epoch
+        result.epochs = result.steps / per_epoch
         result.val = evaluate("val")
         if not all(math.isfinite(v) for v in result.val.values()):
             diverge(result.steps, f"non-finite validation metrics after step {result.steps}")
@@ -204,6 +228,7 @@ def fit(model: torch.nn.Module, spec: TaskSpec, metrics_fn: MetricsFn, data: dic
     bar.close()
     result.clipped_fraction = n_clipped / max(result.steps, 1)
     if result.status == "ok":
-        result.test = evaluate("test")
+        result.test_pred = predict(model, tensors["test"][0], eval_batch)
+        result.test = metrics_fn(result.test_pred, data["test"]["y"])
     result.wall_time_s = time.perf_counter() - t_start
     return result

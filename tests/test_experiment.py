@@ -15,7 +15,8 @@ def test_run_writes_outputs_that_agree_with_mlflow(tmp_path, tiny_params):
     m = run_training(tiny_params, "adding", "gru", 0, tmp_path / "out",
                      data_dir=tmp_path / "data", stage="train@gru-adding-0")
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert files == ["curves.csv", "metrics.json", "model.pt", "probes.json"]
+    assert files == ["curves.csv", "metrics.json", "model.pt", "probes.json",
+                     "showcase.json"]
     on_disk = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert on_disk == json.loads(json.dumps(m))
     assert m["status"] == "ok" and m["steps"] == 30 and m["baseline"]["mse"] == pytest.approx(1 / 6)
@@ -28,7 +29,8 @@ def test_run_writes_outputs_that_agree_with_mlflow(tmp_path, tiny_params):
     assert run.data.params["model.hidden_size"] == "8"
     assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 30
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert artifacts == {"curves.csv", "metrics.json", "model.pt", "probes.json"}
+    assert artifacts == {"curves.csv", "metrics.json", "model.pt", "probes.json",
+                         "showcase.json"}
     lines = (tmp_path / "out" / "curves.csv").read_text().splitlines()
     assert lines[0].startswith("epoch,step,train_time_s,train_loss,val_loss,val_mse")
     assert len(lines) == 1 + 1  # eval_every 50 > 30 steps: one validation, at the end

@@ -77,7 +77,7 @@ def test_outputs_mlflow_and_report_agree(repo):
     for (model, task), m in metrics.items():
         run = by_id[m["mlflow_run_id"]]
         assert run.data.tags["dvc_stage"] == m["stage"]
-        assert m["stage"] in (f"train@{model}-{task}-0", f"train_extra@{model}-{task}-0")
+        assert m["stage"] in (f"train@{model}-{task}-0", f"train_lecture@{model}-{task}-0")
         assert run.data.metrics[f"test_{m['metric']}"] == pytest.approx(m["test"][m["metric"]])
         assert run.info.status == ("FINISHED" if m["status"] == "ok" else "FAILED")
         assert run.info.artifact_uri.startswith((dest.resolve() / "mlruns").as_uri())
@@ -124,7 +124,7 @@ def test_metrics_plots_and_experiments(repo):
     assert (dest / "plots_html" / "index.html").stat().st_size > 1000
     out = sh(["dvc", "exp", "run", "-S", "tasks.sine.train.lr=0.003"], dest, env)
     assert "Running stage 'train@rnn-sine-0'" in out
-    assert "Running stage 'train_extra@lecture_rnn-sine-0'" in out
+    assert "Running stage 'train_lecture@lecture_rnn-sine-0'" in out
     assert "Running stage 'train@rnn-adding-0'" not in out
     exps = json.loads(sh(["dvc", "exp", "show", "--json"], dest, env))
     lrs = [e["data"]["params"]["params.yaml"]["data"]["tasks"]["sine"]["train"].get("lr")

@@ -14,16 +14,33 @@ from torch import nn
 
 
 class RecurrentNet(nn.Module):
+    """`stateful`: each call starts from the final state of the previous call (detached, so
+    gradients stop at the chunk boundary: truncated BPTT) until reset_state()."""
+
     def __init__(self, core: nn.Module, hidden_size: int, bidirectional: bool, output_size: int,
-                 readout: Literal["last", "all"]):
+                 readout: Literal["last", "all"], stateful: bool = False):
         super().__init__()
         self.core = core
         self.directions = 2 if bidirectional else 1
         self.readout = readout
         self.head = nn.Linear(self.directions * hidden_size, output_size)
+        self.stateful = stateful
+        self.state = None  # the carried state: h_n, or (h_n, c_n) for LSTM
+
+    def reset_state(self) -> None:
+        self.state = None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out, h_n = self.core(x)  # out (B, T, dirs*H)
+        if self.stateful:
+            out, h_n = self.core(x) if self.state is None else self.core(x, self.state)
+            self.state = tuple(h.detach() for h in h_n) if isinstance(h_n, tuple) \
+                else h_n.detach()
+        else:
+            out, h_n = self.core(x)
+        return self.read_out(out, h_n)
+
+    def read_out(self, out: torch.Tensor, h_n) -> torch.Tensor:
+        """Predictions from the core's outputs: out (B, T, dirs*H) and h_n (or (h_n, c_n))."""
         if self.readout == "all":
             return self.head(out)  # (B, T, output)
         h_n = h_n[0] if isinstance(h_n, tuple) else h_n  # LSTM: (h_n, c_n)

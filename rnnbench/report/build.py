@@ -13,6 +13,7 @@ from rnnbench.io import atomic_dir, write_text_atomic
 from rnnbench.report.claims import claims_section
 from rnnbench.report.figures import learning_curves
 from rnnbench.report.probes import decay_figure, probes_section
+from rnnbench.report.showcase import breakdown_tables, showcase_lines
 from rnnbench.report.speed import speed_claims, speed_section
 from rnnbench.report.study import study_section
 
@@ -27,6 +28,8 @@ def load_results(results_dir: Path) -> list[dict]:
             else []
         probes = path.with_name("probes.json")
         m["probes"] = json.loads(probes.read_text(encoding="utf-8")) if probes.exists() else []
+        show = path.with_name("showcase.json")
+        m["showcase"] = json.loads(show.read_text(encoding="utf-8")) if show.exists() else None
         results.append(m)
     return results
 
@@ -99,7 +102,8 @@ def probes_by_task(grouped: dict[str, dict[str, list[dict]]]) -> dict[str, dict[
 
 
 def render(results: list[dict], title: str, missing: list[tuple], figures: dict[str, str],
-           speed: dict | None = None, probe_figures: dict[str, str] | None = None) -> str:
+           speed: dict | None = None, probe_figures: dict[str, str] | None = None,
+           task_extras: dict[str, list[str]] | None = None) -> str:
     grouped = group(results)
     env = results[0] if results else {}
     lines = [f"# {title}", "",
@@ -123,6 +127,7 @@ def render(results: list[dict], title: str, missing: list[tuple], figures: dict[
         if task in figures:
             lines += [f"![learning curves on {task}]({figures[task]})", ""]
         lines.append(f"Data sha256 `{first['data_sha256'][:16]}…`.")
+        lines += (task_extras or {}).get(task, [])
     if speed is not None:
         lines += ["", *speed["_section"]]
     return "\n".join(lines) + "\n"
@@ -144,14 +149,20 @@ def build_report(results_dir: Path, out_dir: Path, title: str = "rnnbench report
         for task, by_model in probes_by_task(grouped).items():
             decay_figure(by_model, tmp / f"decay_{task}.png", f"{task}: gradient through time")
             probe_figures[task] = f"figures/decay_{task}.png"
-        if speed is not None:  # the section's figure paths are relative to the report
-            speed["_section"] = [line.replace(f"]({tmp.name}/", "](figures/")
-                                 for line in speed_section(speed, tmp)]
+        def relative(lines: list[str]) -> list[str]:  # figure paths relative to the report
+            return [line.replace(f"]({tmp.name}/", "](figures/") for line in lines]
+
+        task_extras = {task: relative(breakdown_tables(task, by_model, tmp)
+                                      + showcase_lines(task, by_model, tmp))
+                       for task, by_model in grouped.items()}
+        if speed is not None:
+            speed["_section"] = relative(speed_section(speed, tmp))
         studies = [line for path in sorted(Path(studies_dir).glob("*/summary.json"))
                    for line in study_section(json.loads(path.read_text(encoding="utf-8")), tmp)
                    ] if studies_dir else []
     path = out_dir / "benchmark.md"
-    write_text_atomic(path, render(results, title, missing, figures, speed, probe_figures)
+    write_text_atomic(path, render(results, title, missing, figures, speed, probe_figures,
+                                   task_extras)
                       + ("\n## Controlled experiments\n\n" + "\n".join(studies) + "\n"
                          if studies else ""))
     return path

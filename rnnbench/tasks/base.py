@@ -19,7 +19,11 @@ from rnnbench.config import StrictModel, TrainOverrides
 
 Shape = Literal["many_to_one", "many_to_many", "seq2seq", "one_to_many"]
 SPLITS = ("train", "val", "test")
-Split = dict[str, np.ndarray]  # {"x": inputs, "y": targets}
+Split = dict[str, np.ndarray]  # {"x": inputs, "y": targets, optional extra per-example arrays}
+
+# Token conventions of seq2seq tasks (inputs and targets alike): 0 pads, 1 starts the decoder's
+# input, 2 ends a sequence; symbols are 3 and up. Padded target positions count in no loss.
+PAD, BOS, EOS = 0, 1, 2
 
 
 class TaskConfig(StrictModel):
@@ -41,6 +45,25 @@ class TaskSpec:
     solved_threshold: float  # the primary metric value that counts as solved
     definition: str  # which published definition this task follows
     input_vocab: int | None = None  # x holds integer tokens to one-hot encode, if set
+    # The target at step t may depend on inputs up to t only (language modelling): a model
+    # that reads the sequence backwards would see the answer, so bidirectional models are out.
+    causal: bool = False
+    # Truncated BPTT over long streams: the splits' rows are consecutive chunks laid out
+    # chunk-major, `streams` rows per chunk (row k * streams + s is chunk k of stream s); batches
+    # are taken in order, and the hidden state is carried from one chunk to the next.
+    streams: int | None = None
+    # seq2seq: targets are `output_len` tokens (EOS, then PAD); inputs are PAD-padded token ids
+    # that the model embeds itself (no one-hot encoding); PAD targets are left out of the loss.
+    output_len: int | None = None
+
+    @property
+    def stateful(self) -> bool:
+        return self.streams is not None
+
+    @property
+    def ignore_index(self) -> int:
+        """Target value the loss skips: PAD for seq2seq tasks, none (-100) otherwise."""
+        return PAD if self.shape == "seq2seq" else -100
 
     def is_solved(self, value: float) -> bool:
         if not np.isfinite(value):
@@ -78,11 +101,28 @@ class Task:
         """Where the data comes from (generator or dataset), recorded with the data."""
         return {"kind": "synthetic", "generator": f"rnnbench.tasks.{self.name}"}
 
+    def breakdowns(self, cfg: TaskConfig, pred: np.ndarray, split: Split) -> dict[str, dict]:
+        """Optional views of test predictions by a property of the examples, such as accuracy by
+        input length or with and without negation: {title: {group label: value}}. `split` may
+        hold, beside x and y, extra per-example arrays the generator stored for this."""
+        return {}
+
+    def showcase(self, cfg: TaskConfig, model: torch.nn.Module, splits: dict[str, Split],
+                 seed: int) -> dict | None:
+        """Optional qualitative output of a trained model for the report, one of
+        {"kind": "text", "title": str, "text": str} (e.g. sampled text) or
+        {"kind": "attention", "title": str, "examples": [{"input": [str], "output": [str],
+        "weights": [[float]] (output steps x input steps)}]}."""
+        return None
+
 
 # ---------------------------------------------------------------- shared helpers
 def encode_inputs(x: np.ndarray, spec: TaskSpec, dtype: torch.dtype) -> torch.Tensor:
-    """Stored inputs -> model inputs (B, T, input_size): one-hot for token tasks."""
+    """Stored inputs -> model inputs (B, T, input_size): one-hot for token tasks; seq2seq models
+    take the token ids (B, T) and embed them."""
     t = torch.from_numpy(np.ascontiguousarray(x))
+    if spec.shape == "seq2seq":
+        return t.long()
     if spec.input_vocab is not None:
         return torch.nn.functional.one_hot(t.long(), spec.input_vocab).to(dtype)
     return t.to(dtype)
@@ -97,15 +137,21 @@ def loss_fn(spec: TaskSpec, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor
     """The task's training loss; the mean over every predicted element."""
     if spec.loss == "mse":
         return torch.nn.functional.mse_loss(pred, y)
-    return torch.nn.functional.cross_entropy(pred.reshape(-1, pred.shape[-1]), y.reshape(-1))
+    return torch.nn.functional.cross_entropy(pred.reshape(-1, pred.shape[-1]), y.reshape(-1),
+                                             ignore_index=spec.ignore_index)
 
 
-def xent_np(logits: np.ndarray, y: np.ndarray) -> float:
-    """Mean softmax cross-entropy in nats; logits (..., C), integer targets (...)."""
+def xent_np(logits: np.ndarray, y: np.ndarray, ignore_index: int | None = None) -> float:
+    """Mean softmax cross-entropy in nats; logits (..., C), integer targets (...); targets equal
+    to ignore_index are left out of the mean."""
     z = logits.astype(np.float64).reshape(-1, logits.shape[-1])
+    y = y.reshape(-1)
+    if ignore_index is not None:
+        keep = y != ignore_index
+        z, y = z[keep], y[keep]
     z = z - z.max(axis=1, keepdims=True)
     logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
-    return float(-logp[np.arange(len(z)), y.reshape(-1)].mean())
+    return float(-logp[np.arange(len(z)), y].mean())
 
 
 def mse_np(pred: np.ndarray, y: np.ndarray) -> float:
