@@ -35,15 +35,18 @@ def cmd_list(args) -> int:
         print(f"  {name:<10} {s.shape:<13} in={s.input_size:<3} out={s.output_size:<3} "
               f"loss={s.loss:<4} metric={s.metric} solved {'>=' if s.higher_is_better else '<='} "
               f"{s.solved_threshold:g}  [{s.definition}]")
-    print("\nmodels (trainable parameters per task; - where the model cannot serve the task):")
-    print(f"  {'model':<14} {'family':<10} {'H':>4} {'L':>2} {'bi':>3} "
+    print("\nmodels (trainable parameters per task; - where the model cannot serve the task;"
+          " H = budget: the width is chosen per task to come closest to the parameter budget):")
+    width = max(len(n) for n in params.models) + 1
+    print(f"  {'model':<{width}} {'family':<10} {'H':>8} {'L':>2} {'bi':>3} "
           + " ".join(f"{n:>9}" for n in configured))
     for name, m in params.models.items():
         counts = []
         for t in configured:
             spec = TASKS[t].spec(params.task(t))
             counts.append(f"{param_count(m, spec):>9}" if serves(m, spec) else f"{'-':>9}")
-        print(f"  {name:<14} {m.family:<10} {m.hidden_size:>4} {m.num_layers:>2} "
+        h = f"~{m.param_budget}" if m.param_budget else str(m.hidden_size)
+        print(f"  {name:<{width}} {m.family:<10} {h:>8} {m.num_layers:>2} "
               f"{'yes' if m.bidirectional else 'no':>3} " + " ".join(counts))
     return 0
 

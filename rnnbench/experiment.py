@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from pathlib import Path
 
@@ -58,6 +59,10 @@ def read_data(params, task_name: str, folder: Path) -> tuple[dict, dict]:
         what = f"tasks.{task_name}.{diff[0]}" if diff else "task or data.seed"
         raise DataMismatch(f"{folder / 'meta.json'}: data was generated with another {what}; "
                            "regenerate it (dvc repro)")
+    if meta.get("source") != json.loads(json.dumps(get_task(task_name).source(
+            params.task(task_name)))):  # a dataset read from disk may differ between machines
+        raise DataMismatch(f"{folder / 'meta.json'}: data came from another source "
+                           f"({meta.get('source')}); regenerate it (dvc repro)")
     if data_hash(splits) != meta["sha256"]:
         raise DataMismatch(f"{folder / 'splits.npz'}: contents do not match the recorded sha256")
     return splits, meta

@@ -14,6 +14,7 @@ TINY = [
     "tasks.copy.delay=3", "tasks.copy.n_train=256", "tasks.copy.n_val=64",
     "tasks.copy.n_test=64", "tasks.copy.train.max_steps=30",
     "tasks.sine.train.max_epochs=3",
+    "tasks.chars.max_chars=60000", "tasks.chars.streams=8", "tasks.chars.train.max_steps=20",
     "models.rnn.hidden_size=8", "models.lstm.hidden_size=8", "models.gru.hidden_size=8",
     "models.lecture_rnn.hidden_size=8", "models.numba_rnn.hidden_size=8",
     "speed.models=[rnn, gru]", "speed.hidden=[8]", "speed.seq_len=[3, 6, 9]",

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from rnnbench.tasks import adding, copy, sine
+from rnnbench.tasks import adding, chars, copy, sine
 from rnnbench.tasks.base import SPLITS, Task, TaskSpec
 
-TASKS: dict[str, Task] = {m.TASK.name: m.TASK for m in (sine, adding, copy)}
+TASKS: dict[str, Task] = {m.TASK.name: m.TASK for m in (sine, adding, copy, chars)}
 
 
 def get_task(name: str) -> Task:
