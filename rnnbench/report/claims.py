@@ -178,4 +178,8 @@ def claims_section(grouped: dict[str, dict[str, list[dict]]]) -> list[str]:
     lines += numba_claim(grouped)
     if "sine" in grouped:
         lines += sine_claim(grouped["sine"])
+    from rnnbench.report.claims_suite import attention_claim, bidirectional_claim
+
+    lines += bidirectional_claim(grouped)
+    lines += attention_claim(grouped)
     return lines
