@@ -17,6 +17,9 @@ SMALL = {
     "copy": CopyConfig(delay=5, n_train=300, n_val=50, n_test=50),
     "sine": SineConfig(),
     "chars": CharsConfig(max_chars=60_000, streams=8, bptt=32),
+    "digits": get_task("digits").Config(),
+    "sunspots": get_task("sunspots").Config(),
+    "co2": get_task("co2").Config(),
 }
 
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from rnnbench.tasks import adding, chars, copy, sine
+from rnnbench.tasks import adding, chars, co2, copy, digits, sine, sunspots
 from rnnbench.tasks.base import SPLITS, Task, TaskSpec
 
-TASKS: dict[str, Task] = {m.TASK.name: m.TASK for m in (sine, adding, copy, chars)}
+TASKS: dict[str, Task] = {m.TASK.name: m.TASK for m in (sine, adding, copy, chars,
+                                                           digits, sunspots, co2)}
 
 
 def get_task(name: str) -> Task:
