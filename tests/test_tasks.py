@@ -20,6 +20,8 @@ SMALL = {
     "digits": get_task("digits").Config(),
     "sunspots": get_task("sunspots").Config(),
     "co2": get_task("co2").Config(),
+    "sentiment": get_task("sentiment").Config(n_train=600, n_val=200, n_test=200),
+    "tagging": get_task("tagging").Config(n_train=300, n_val=100, n_test=100),
 }
 
 
