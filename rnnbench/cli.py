@@ -1,4 +1,4 @@
-"""The `rnnbench` command: list, data, train, report, ui."""
+"""The `rnnbench` command: list, data, train, speed, study, report, ui, warm."""
 
 from __future__ import annotations
 
@@ -167,10 +167,28 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--out", default="reports")
     sp = add("ui", cmd_ui, "serve the MLflow UI for this project on 127.0.0.1")
     sp.add_argument("--port", type=int, default=5000)
+    sp = sub.add_parser("warm", help="serve stage commands from one process that has imported "
+                                     "torch and MLflow (make run starts it; see rnnbench/warm.py)")
+    sp.add_argument("--socket", required=True, help="Unix socket path to listen on")
+    sp.set_defaults(fn=lambda args: serve_warm(args.socket))
     return p
 
 
+def serve_warm(path: str) -> int:
+    from rnnbench.warm import serve
+
+    serve(path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
+    from rnnbench.warm import COMMANDS, ENV, delegate
+
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if os.environ.get(ENV) and argv and argv[0] in COMMANDS:
+        status = delegate(os.environ[ENV], argv)
+        if status is not None:
+            return status
     args = parser().parse_args(argv)
     return guarded(lambda: args.fn(args))
 
