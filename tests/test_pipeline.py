@@ -43,6 +43,8 @@ def repo(tmp_path_factory):
                                        "grid.extra.suite={models: [gru], tasks: [chars]}",
                                        "grid.extra.bidirectional={models: [bigru], "
                                        "tasks: [tagging]}", "models.bigru.hidden_size=8",
+                                       "grid.extra.seq2seq={models: [seq2seq_gru_attn], "
+                                       "tasks: [reverse]}",
                                        "experiment=tiny"])
     raw["studies"] = {"tiny": {  # one small study: two sigmas, the tiny adding task
         "kind": "sigma", "task": "adding", "models": ["rnn"], "seeds": [0],
@@ -63,7 +65,8 @@ def repo(tmp_path_factory):
 def test_outputs_mlflow_and_report_agree(repo):
     dest, _ = repo
     expected = {("rnn", "adding"), ("rnn", "sine"), ("gru", "adding"), ("gru", "sine"),
-                ("lecture_rnn", "sine"), ("gru", "chars"), ("bigru", "tagging")}
+                ("lecture_rnn", "sine"), ("gru", "chars"), ("bigru", "tagging"),
+                ("seq2seq_gru_attn", "reverse")}
     metrics = {}
     for model, task in expected:
         out = dest / "results" / "train" / model / task / "seed0"

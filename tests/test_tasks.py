@@ -22,6 +22,8 @@ SMALL = {
     "co2": get_task("co2").Config(),
     "sentiment": get_task("sentiment").Config(n_train=600, n_val=200, n_test=200),
     "tagging": get_task("tagging").Config(n_train=300, n_val=100, n_test=100),
+    "dates": get_task("dates").Config(n_train=300, n_val=50, n_test=50),
+    "reverse": get_task("reverse").Config(n_train=300, n_val=50, n_test=50),
 }
 
 
@@ -42,7 +44,9 @@ def test_generation_is_deterministic_and_shaped(name):
             assert x.ndim == 2 and x.max() < spec.input_vocab
         if spec.readout == "last" and spec.loss == "mse":
             assert y.shape == (len(x), spec.output_size)
-        if spec.readout == "all":
+        if spec.shape == "seq2seq":
+            assert y.shape == (len(x), spec.output_len) and y.max() < spec.output_size
+        elif spec.readout == "all":
             assert y.shape == x.shape[:2] and y.max() < spec.output_size
 
 

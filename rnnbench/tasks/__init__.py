@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
-from rnnbench.tasks import adding, chars, co2, copy, digits, sentiment, sine, sunspots, tagging
+from rnnbench.tasks import (
+    adding,
+    chars,
+    co2,
+    copy,
+    dates,
+    digits,
+    reverse,
+    sentiment,
+    sine,
+    sunspots,
+    tagging,
+)
 from rnnbench.tasks.base import SPLITS, Task, TaskSpec
 
 TASKS: dict[str, Task] = {m.TASK.name: m.TASK for m in (sine, adding, copy, chars,
                                                            digits, sunspots, co2, sentiment,
-                                                           tagging)}
+                                                           tagging, dates, reverse)}
 
 
 def get_task(name: str) -> Task:
