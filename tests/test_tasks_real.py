@@ -17,6 +17,7 @@ from rnnbench.tasks.digits import DigitsConfig, permutation
 from rnnbench.tasks.forecast import ForecastConfig, ForecastTask, scaler, train_part
 from rnnbench.tasks.sunspots import TASK as SUNSPOTS
 from rnnbench.tasks.sunspots import SunspotsConfig
+from tests.conftest import ROOT
 
 SPLITS = ("train", "val", "test")
 
@@ -337,3 +338,21 @@ def test_co2_changes_windows_metrics_and_baselines_in_ppmv():
     assert cfg.solved_mase < b["mase"]
     with pytest.raises(ValidationError, match="horizon = 2: difference = true"):
         Co2Config(horizon=2)
+
+
+def test_validating_params_reads_no_dataset_and_the_loaders_check_its_sizes():
+    """Every stage validates all of params.yaml: the real tasks' checks use the datasets' known
+    sizes, so no stage imports scikit-learn or statsmodels unless its task reads them."""
+    import subprocess
+    import sys
+
+    from rnnbench.tasks import co2, digits, sunspots
+
+    code = ("import sys; from rnnbench.config import load_params; load_params('params.yaml'); "
+            "print(sorted(m for m in ('sklearn', 'statsmodels') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+    assert tuple(np.bincount(digits.load_raw()[1])) == digits.CLASS_COUNTS
+    assert len(sunspots.load_series()) == sunspots.SunspotsConfig().series_length()
+    assert len(co2.load_raw()) == co2.Co2Config().series_length()

@@ -36,10 +36,11 @@ from typing import Annotated, ClassVar
 import numpy as np
 from pydantic import Field
 
-from rnnbench.tasks.forecast import ForecastConfig, ForecastTask, series_sha256
+from rnnbench.tasks.forecast import ForecastConfig, ForecastTask, check_length, series_sha256
 
 WEEKS_PER_YEAR = 52
 FILL_RULE = "linear interpolation in time between the nearest observed weeks"
+WEEKS = 2284  # values, weekly 1958-03-29 .. 2001-12-29 (load_raw checks it)
 
 
 @lru_cache(maxsize=1)
@@ -53,6 +54,7 @@ def load_raw() -> np.ndarray:
     values = data["co2"].to_numpy(dtype=np.float64).copy()
     if not (steps == np.timedelta64(7, "D")).all() or np.isnan(values[[0, -1]]).any():
         raise ValueError("statsmodels' co2 is not a weekly series with observed ends")
+    check_length(values, WEEKS, "statsmodels' co2")
     values.flags.writeable = False
     return values
 
@@ -82,6 +84,9 @@ class Co2Config(ForecastConfig):
 
     def series(self) -> np.ndarray:
         return load_series()
+
+    def series_length(self) -> int:
+        return WEEKS
 
 
 class Co2(ForecastTask):

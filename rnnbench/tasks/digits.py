@@ -33,6 +33,9 @@ from rnnbench.tasks.base import SPLITS, Task, TaskConfig, TaskSpec, xent_np
 N_CLASSES = 10
 SIDE = 8  # images are SIDE x SIDE pixels
 MAX_PIXEL = 16.0  # pixel values are integers 0..16
+# Images per digit 0..9 in load_digits (1,797 in all). Configs are validated against these
+# counts without importing scikit-learn (seconds per process); load_raw checks them.
+CLASS_COUNTS = (178, 182, 177, 183, 181, 182, 181, 179, 174, 180)
 
 
 class DigitsConfig(TaskConfig):
@@ -52,7 +55,7 @@ class DigitsConfig(TaskConfig):
         if self.val_fraction + self.test_fraction >= 1:
             raise ValueError(f"val_fraction + test_fraction = "
                              f"{self.val_fraction + self.test_fraction}: leaves no training images")
-        sizes = split_sizes(self, np.bincount(load_raw()[1], minlength=N_CLASSES))
+        sizes = split_sizes(self, np.array(CLASS_COUNTS))
         for split, n in sizes.items():
             if n < 1:
                 key = "test" if split == "train" else split
@@ -73,6 +76,9 @@ def load_raw() -> tuple[np.ndarray, np.ndarray]:
             or images.max() > MAX_PIXEL:
         raise ValueError("sklearn's digits are not integers in 0..16 as expected")
     images, labels = images.astype(np.uint8), np.asarray(d.target, dtype=np.int64)
+    if tuple(np.bincount(labels, minlength=N_CLASSES)) != CLASS_COUNTS:
+        raise ValueError("sklearn's digits do not have the expected images per class "
+                         f"{CLASS_COUNTS}: update CLASS_COUNTS in {__name__}")
     images.flags.writeable = labels.flags.writeable = False
     return images, labels
 

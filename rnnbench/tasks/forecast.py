@@ -64,6 +64,12 @@ class ForecastConfig(TaskConfig):
         """The full series, float64, read-only (subclasses load their dataset)."""
         raise NotImplementedError
 
+    def series_length(self) -> int:
+        """Values in the series. A dataset's config returns its known size, so that configs
+        validate without loading it (importing statsmodels costs a process seconds); its
+        loader checks the size (check_length)."""
+        return len(self.series())
+
     @model_validator(mode="after")
     def _fits(self) -> ForecastConfig:
         if self.horizon > self.period:
@@ -75,7 +81,7 @@ class ForecastConfig(TaskConfig):
         if self.val_fraction + self.test_fraction >= 1:
             total = self.val_fraction + self.test_fraction
             raise ValueError(f"val_fraction + test_fraction = {total}: leaves no training windows")
-        length, n = len(self.series()), n_windows(self)
+        length, n = self.series_length(), n_windows(self)
         sizes = split_sizes(self, max(n, 0))
         if min(sizes.values()) < 1:
             raise ValueError(f"window = {self.window}: leaves {max(n, 0)} windows of the "
@@ -98,7 +104,14 @@ def modelled(cfg: ForecastConfig) -> tuple[np.ndarray, int]:
 
 
 def n_windows(cfg: ForecastConfig) -> int:
-    return len(modelled(cfg)[0]) - cfg.window - cfg.horizon + 1
+    modelled_length = cfg.series_length() - (1 if cfg.difference else 0)  # see modelled()
+    return modelled_length - cfg.window - cfg.horizon + 1
+
+
+def check_length(values: np.ndarray, expected: int, what: str) -> None:
+    """A loader's check that the series it read has the length configs are validated for."""
+    if len(values) != expected:
+        raise ValueError(f"{what} has {len(values)} values, not the {expected} expected")
 
 
 def target_indices(cfg: ForecastConfig) -> np.ndarray:

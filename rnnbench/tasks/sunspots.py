@@ -29,10 +29,11 @@ from typing import Annotated, ClassVar
 import numpy as np
 from pydantic import Field
 
-from rnnbench.tasks.forecast import ForecastConfig, ForecastTask, series_sha256
+from rnnbench.tasks.forecast import ForecastConfig, ForecastTask, check_length, series_sha256
 
 FIRST_YEAR = 1700
 CYCLE = 11  # years: the mean length of the solar (Schwabe) cycle
+YEARS = 309  # values, one a year 1700-2008 (load_series checks it)
 
 
 @lru_cache(maxsize=1)
@@ -46,6 +47,7 @@ def load_series() -> np.ndarray:
     if not np.array_equal(years, FIRST_YEAR + np.arange(len(years))) or \
             not np.isfinite(values).all():
         raise ValueError("statsmodels' sunspots are not one finite value a year from 1700")
+    check_length(values, YEARS, "statsmodels' sunspots")
     values.flags.writeable = False
     return values
 
@@ -62,6 +64,9 @@ class SunspotsConfig(ForecastConfig):
 
     def series(self) -> np.ndarray:
         return load_series()
+
+    def series_length(self) -> int:
+        return YEARS
 
 
 class Sunspots(ForecastTask):
