@@ -122,6 +122,15 @@ def cmd_report(args) -> int:
     return 0
 
 
+def cmd_compile(args) -> int:
+    from rnnbench.models.numba_rnn import compile_kernels
+
+    for dtype in args.dtype:
+        print(f"numba kernels ({dtype}): ready in {compile_kernels(dtype):.1f} s "
+              f"(cache: {os.environ.get('NUMBA_CACHE_DIR', 'next to the sources')})")
+    return 0
+
+
 def cmd_ui(args) -> int:
     from rnnbench.tracking import run_ui
 
@@ -165,6 +174,13 @@ def parser() -> argparse.ArgumentParser:
     sp.add_argument("--speed", help="speed.json to include (default: none)")
     sp.add_argument("--studies", help="folder of study outputs (NAME/summary.json)")
     sp.add_argument("--out", default="reports")
+    sp = sub.add_parser("compile", help="compile the Numba kernels into NUMBA_CACHE_DIR, so "
+                                        "that later processes load them (make run does this "
+                                        "in the background while the first stages run)")
+    sp.add_argument("--dtype", action="append", choices=["float32", "float64"],
+                    help="kernel dtype (repeatable; default float32)")
+    sp.set_defaults(fn=lambda args: cmd_compile(args) if args.dtype else
+                    cmd_compile(argparse.Namespace(dtype=["float32"])))
     sp = add("ui", cmd_ui, "serve the MLflow UI for this project on 127.0.0.1")
     sp.add_argument("--port", type=int, default=5000)
     sp = sub.add_parser("warm", help="serve stage commands from one process that has imported "

@@ -234,3 +234,16 @@ def test_in_place_weight_edit_before_backward_is_caught():
         ours.weight_hh_l0.mul_(2.0)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         out.sum().backward()
+
+
+def test_compile_kernels_compiles_what_the_pipeline_calls(capsys):
+    from numba import types
+
+    from rnnbench.cli import main
+    from rnnbench.kernels.rnn import rnn_backward, rnn_forward
+    from rnnbench.kernels.step import train_step
+
+    assert main(["compile"]) == 0
+    assert "numba kernels (float32): ready in" in capsys.readouterr().out
+    for kernel in (rnn_forward, rnn_backward, train_step):
+        assert any(sig[0] == types.Array(types.float32, 3, "C") for sig in kernel.signatures)

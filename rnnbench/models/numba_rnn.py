@@ -220,3 +220,20 @@ class NumbaRNN(nn.Module):
             out=out.detach(), h_n=h_n.detach(), dh=dh.transpose(2, 3).contiguous(),
             dx=grads[0], dh0=grads[1], param_grads=dict(zip(names, grads[2:], strict=True)),
             loss=None if loss is None else loss.detach())
+
+
+def compile_kernels(dtype: str = "float32") -> float:
+    """Compile, or load from NUMBA_CACHE_DIR, every Numba kernel the pipeline runs in `dtype`:
+    NumbaRNN's forward and BPTT (training, and the probes' state gradients) and the pure-Numba
+    training step of the speed benchmark (Adam, clipping by norm, MSE on the last step). Numba
+    specialises on types, not values, so tiny shapes compile what every shape uses. Returns the
+    seconds it took."""
+    import numpy as np
+
+    from rnnbench.kernels.step import NumbaTrainer
+
+    start = time.perf_counter()
+    NumbaRNN(3, 4, dtype=getattr(torch, dtype)).precompile()
+    trainer = NumbaTrainer(3, 4, 1, optimizer="adam", clip="norm", dtype=np.dtype(dtype))
+    trainer.step(np.zeros((2, 2, 3), dtype), np.zeros((2, 1), dtype))
+    return time.perf_counter() - start
