@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import json
 import math
+import multiprocessing
 import re
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -63,6 +65,9 @@ class StudyConfig(StrictModel):
     common: list[Override] = []  # overrides applied to every variant, before its own
     variants: dict[str, list[Override]] = Field(min_length=1)  # ordered: label -> overrides
     x: str | None = None  # override key whose value is the x-axis ('{model}' is substituted)
+    # Runs at a time, each in its own forked process. Every run is seeded and single-threaded,
+    # so the results do not depend on it; only the runs' wall-clock times share the machine.
+    processes: Annotated[int, Field(ge=1)] = 1
 
     @model_validator(mode="after")
     def _check(self) -> StudyConfig:
@@ -217,16 +222,27 @@ def run_record(m: dict, probes: list[dict], params, label: str, x_value: Any, pa
     }
 
 
+def _run_one(job: dict) -> dict:
+    """One study run (a job built by run_study) -> its summary record."""
+    from rnnbench.experiment import run_training
+
+    rel = job["path"]
+    params = _params(job["params_path"], job["overrides"])  # validated by run_study already
+    m = run_training(params, job["task"], job["model"], job["seed"], job["out"] / rel,
+                     data_dir=None, stage=job["stage"], tags=job["tags"])
+    probes = json.loads((job["out"] / rel / "probes.json").read_text(encoding="utf-8"))
+    return run_record(m, probes, params, job["tags"]["variant"], job["x_value"], rel)
+
+
 def run_study(params_path: str | Path, name: str, out: Path, stage: str = "cli") -> dict:
     """Run every variant x model x seed of studies.<name>; write out/summary.json; return it."""
-    from rnnbench.experiment import run_training
     from rnnbench.io import write_json_atomic
 
     study, variants = validate_study(params_path, name)  # before anything is written
     out = Path(out)
     (out / "summary.json").unlink(missing_ok=True)  # never leave a stale one beside new runs
     t0 = time.perf_counter()
-    runs, described = [], []
+    jobs, described = [], []
     for label, params in variants.items():
         own = study.variants[label]
         x0 = lookup(params, study.x, study.models[0]) if study.x else None
@@ -234,13 +250,18 @@ def run_study(params_path: str | Path, name: str, out: Path, stage: str = "cli")
                           "overrides": [*study.common, *own], "x_value": x0})
         for model in study.models:
             x_value = lookup(params, study.x, model) if study.x else None
-            for seed in study.seeds:
-                rel = f"{slug(label)}/{model}/seed{seed}"
-                m = run_training(params, study.task, model, seed, out / rel, data_dir=None,
-                                 stage=stage, tags={"study": name, "variant": label,
-                                                    "kind": study.kind})
-                probes = json.loads((out / rel / "probes.json").read_text(encoding="utf-8"))
-                runs.append(run_record(m, probes, params, label, x_value, rel))
+            jobs += [{"params_path": params_path, "overrides": [*study.common, *own],
+                      "task": study.task, "model": model, "seed": seed,
+                      "out": out, "path": f"{slug(label)}/{model}/seed{seed}", "stage": stage,
+                      "x_value": x_value,
+                      "tags": {"study": name, "variant": label, "kind": study.kind}}
+                     for seed in study.seeds]
+    if study.processes == 1:
+        runs = [_run_one(job) for job in jobs]
+    else:  # forked workers (a job is plain data); results come back in job order
+        ctx = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(study.processes, mp_context=ctx) as pool:
+            runs = list(pool.map(_run_one, jobs))
     summary = {"schema_version": SCHEMA_VERSION, "study": name, "kind": study.kind,
                "task": study.task, "x": study.x, "models": study.models, "seeds": study.seeds,
                "params_path": str(params_path), "stage": stage,

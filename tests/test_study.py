@@ -10,6 +10,7 @@ import yaml
 
 from rnnbench.config import ConfigError
 from rnnbench.report.study import (
+    clip_mode_verdict,
     clipping_verdict,
     memory_table,
     memory_verdict,
@@ -29,6 +30,7 @@ TINY = ["tasks.adding.seq_len=8", "tasks.adding.n_train=128", "tasks.adding.n_va
 def write_params(tmp_path: Path, studies: dict) -> Path:
     raw = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
     raw["studies"] = studies
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "params.yaml"
     path.write_text(yaml.safe_dump(raw, sort_keys=False), encoding="utf-8")
     return path
@@ -118,7 +120,7 @@ def test_run_study_writes_a_folder_per_run_and_a_summary_that_agrees(tmp_path):
         assert len(r["probes"][0]["gradients"]["final"]["curves"]["l0_fwd"]["ratio"]) == 8
     lines = study_section(summary, tmp_path / "figures")
     assert any(line.startswith("| norm | norm ≤ 1 | rnn | ok 2/2 |") for line in lines)
-    assert "**Verdict: holds**" in lines  # no run diverged or solved under either mode
+    assert "**Verdict: not observed (no run without clipping to compare with)**" in lines
 
 
 def test_a_failure_midway_leaves_no_summary(tmp_path, monkeypatch):
@@ -162,6 +164,22 @@ def test_an_exploding_sigma_study_records_the_divergence_and_reports_it(tmp_path
         assert f"](figures/{name})" in text
     assert "| 50 | none | rnn | ok 0/1, diverged 1 |" in text
     assert "Clipping the gradient tames explosion" in text
+
+
+def test_runs_in_parallel_processes_give_the_sequential_results(tmp_path):
+    spec = study(seeds=[0, 1], variants={"none": ["train.clip=none"],
+                                         "norm": ["train.clip=norm"]})
+    volatile = ("mlflow_run_id", "train_time_s", "time_to_solve_s")
+    summaries = {}
+    for n in (1, 2):
+        path = write_params(tmp_path / str(n), {"clips": {**spec, "processes": n}})
+        summaries[n] = run_study(path, "clips", tmp_path / str(n) / "out", stage="study")
+    one, two = ([{k: v for k, v in r.items() if k not in volatile} for r in summaries[n]["runs"]]
+                for n in (1, 2))
+    assert len(one) == 4 and one == two  # same records, in the same order
+    _, runs = mlflow_runs()
+    assert len({r.info.run_id for r in runs}) == 8 and all(
+        r.info.status == "FINISHED" for r in runs)
 
 
 # ---------------------------------------------------------------- report rules
@@ -224,8 +242,33 @@ def test_the_clipping_rule_pairs_runs_that_differ_only_in_clipping():
             run(1.5, status="diverged", train=none), run(1.5, status="diverged"),
             run(0.5, train=none), run(0.5)]
     verdict, lines = clipping_verdict(runs)
-    assert verdict.startswith("holds only under a condition") and len(lines) == 2
+    assert verdict == "holds only under a condition: 1 of 2 diverging runs tamed"
+    assert len(lines) == 2 and "σ=3, rnn, seed 0: diverged without clipping at step 7" in lines[1]
     assert clipping_verdict(runs[:2])[0] == "holds"
     assert clipping_verdict(runs[4:])[0].startswith("not observed (no run diverged")
+    assert clipping_verdict(runs[1:2])[0].startswith("not observed (no run without clipping")
     claims = "\n".join(study_claims({"kind": "sigma", "runs": runs[:2]}))
     assert "**Verdict: holds**" in claims  # the clipping claim
+    # kept finite, but 12x the baseline MSE: not tamed
+    far = [runs[0], run(3.0, test_metric=2.0)]
+    verdict, lines = clipping_verdict(far)
+    assert verdict == "not observed" and "kept finite but far past the baseline" in lines[0]
+    assert clipping_verdict([runs[0], run(3.0, test_metric=0.24)])[0] == "holds"  # < 1.5 x 1/6
+
+
+def test_the_clip_mode_rule_judges_each_mode_against_no_clipping():
+    none = {"clip": "none", "clip_value": 1.0}
+    value = {"clip": "value", "clip_value": 1.0}
+    runs = [run(None, variant=v, train=t, **kw) for v, t, kw in (
+        ("no clipping", none, {"status": "diverged", "diverged_at_step": 27}),
+        ("global norm", {"clip": "norm", "clip_value": 1.0}, {"test_metric": 0.17}),
+        ("by value", value, {"test_metric": 3.0}))]
+    verdict, lines = clip_mode_verdict(runs)
+    assert verdict == "holds only under a condition: only when clipping by norm"
+    assert lines == ["- rnn, seed 0: diverged without clipping at step 27; norm ≤ 1: trained "
+                     "to the end, test 0.17 (baseline 0.1667); value ≤ 1: trained to the end, "
+                     "test 3 (baseline 0.1667), kept finite but far past the baseline"]
+    runs[2]["test_metric"] = 0.16
+    assert clip_mode_verdict(runs)[0] == "holds"
+    claims = "\n".join(study_claims({"kind": "clip_mode", "runs": runs}))
+    assert "Clipping by value tames explosion as clipping by global norm does" in claims

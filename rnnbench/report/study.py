@@ -21,6 +21,7 @@ from rnnbench.report.probes import decay_figure  # noqa: E402
 from rnnbench.report.study_rules import (  # noqa: E402
     FORGET_RULE,
     SOLVED_RULE,
+    TAMED_RULE,
     _clip_name,
     _fmt,
     _groups,
@@ -253,8 +254,8 @@ def study_claims(summary: dict) -> list[str]:
         verdict, lines = clipping_verdict(runs)
         return out + _claim("Clipping the gradient tames explosion",
                             "runs identical but for clipping (same σ, model, seed); rule: "
-                            "every run that diverges without clipping does not with it.",
-                            lines, verdict)
+                            f"{TAMED_RULE}; every run that diverges without clipping must be "
+                            "tamed.", lines, verdict)
     if kind == "forget_bias":
         verdict, lines = forget_bias_verdict(runs)
         return _claim("A forget-gate bias of 1 keeps gradients alive and helps the LSTM learn",
@@ -263,9 +264,12 @@ def study_claims(summary: dict) -> list[str]:
                       lines, verdict)
     if kind == "clip_mode":
         verdict, lines = clip_mode_verdict(runs)
-        return _claim("Clipping by global norm and by value lead to the same outcome",
-                      "the same runs under each clipping mode; rule: same status and solved "
-                      "flag for every model and seed.", lines, verdict)
+        return _claim("Clipping by value tames explosion as clipping by global norm does",
+                      "the same runs without clipping and under each clipping mode (same "
+                      "model and seed); clipping by norm rescales the whole gradient and keeps "
+                      "its direction, clipping by value clips each element and does not "
+                      f"(Pascanu, Mikolov & Bengio 2013). Rule: {TAMED_RULE}; every mode must "
+                      "tame every run that diverges without clipping.", lines, verdict)
     verdict, lines = memory_verdict(runs)
     return _claim("Gated cells carry information over longer spans than a vanilla RNN",
                   f"the longest T solved per model ({SOLVED_RULE}); rule: every gated model's "

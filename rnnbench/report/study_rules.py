@@ -97,30 +97,65 @@ def sigma_verdict(points: list[tuple[float, float | None]]) -> tuple[str, list[s
     return "not observed", lines
 
 
-def clipping_verdict(runs: list[dict]) -> tuple[str, list[str]]:
-    """Rule: pair runs that differ only in clipping (same variant x value, model, seed); the
-    claim holds if every run that diverged without clipping did not with it, and at least one
-    diverged without it."""
-    pairs = defaultdict(dict)
-    for r in runs:
-        pairs[(r["x_value"], r["model"], r["seed"])]["none" if r["train"]["clip"] == "none"
-                                                     else "clip"] = r
-    tamed, lines = [], []
-    for (x, model, seed), p in sorted(pairs.items(), key=lambda kv: str(kv[0])):
-        if "none" in p and "clip" in p and p["none"]["status"] != "ok":
-            ok = p["clip"]["status"] == "ok"
-            tamed.append(ok)
-            lines.append(f"- σ={_fmt(x)}, {model}, seed {seed}: diverged without clipping at "
-                         f"step {p['none']['diverged_at_step']}; with clipping "
-                         f"({_clip_name(p['clip'])}): "
-                         + ("trained to the end" if ok else
-                            f"diverged at step {p['clip']['diverged_at_step']}"))
-    if not tamed:
+TAMED_RULE = ("a clipped run tames an explosion when the same run without clipping diverged "
+              "and the clipped one trained to the end with a test metric no worse than the "
+              "trivial baseline by more than half the baseline (a run kept finite far past "
+              "the baseline has not been tamed: its weights were blown away all the same)")
+
+
+def _near_baseline(r: dict) -> bool:
+    m, b = r["test_metric"], r["baseline"]
+    if m is None or b is None:
+        return False
+    return m >= 0.5 * b if r["higher_is_better"] else m <= 1.5 * b
+
+
+def _clipped_outcome(r: dict) -> tuple[bool, str]:
+    """(tamed, its description) for a clipped run whose unclipped twin diverged."""
+    if r["status"] != "ok":
+        return False, f"{_clip_name(r)}: diverged at step {r['diverged_at_step']}"
+    tamed = _near_baseline(r)
+    return tamed, (f"{_clip_name(r)}: trained to the end, test {_fmt(r['test_metric'], 4)} "
+                   f"(baseline {_fmt(r['baseline'], 4)})"
+                   + ("" if tamed else ", kept finite but far past the baseline"))
+
+
+def _key_label(key: str, value) -> str:
+    return {"x_value": f"σ={_fmt(value)}", "model": str(value)}.get(key, f"{key} {value}")
+
+
+def clipping_verdict(runs: list[dict], keys: tuple[str, ...] = ("x_value", "model", "seed")
+                     ) -> tuple[str, list[str]]:
+    """Rule (TAMED_RULE): group runs that differ only in clipping (by `keys`); every clipped
+    run of a group whose unclipped run diverged must tame it. 'holds' if all do; 'holds only
+    under a condition' if some clipping mode tames all of its cases, or some cases are tamed;
+    'not observed' if none is, or no run diverged without clipping."""
+    cases, lines = [], []
+    for key, rs in sorted(_groups(runs, *keys).items(), key=lambda kv: str(kv[0])):
+        none = [r for r in rs if r["train"]["clip"] == "none"]
+        clipped = [r for r in rs if r["train"]["clip"] != "none"]
+        if not none or none[0]["status"] == "ok" or not clipped:
+            continue
+        outcomes = [_clipped_outcome(r) for r in clipped]
+        cases += [(r["train"]["clip"], tamed) for r, (tamed, _) in zip(clipped, outcomes,
+                                                                       strict=True)]
+        where = ", ".join(_key_label(k, v) for k, v in zip(keys, key, strict=True))
+        lines.append(f"- {where}: diverged without clipping at step "
+                     f"{none[0]['diverged_at_step']}; " + "; ".join(d for _, d in outcomes))
+    if not cases:
+        if not any(r["train"]["clip"] == "none" for r in runs):
+            return "not observed (no run without clipping to compare with)", lines
         return "not observed (no run diverged without clipping: nothing to tame)", lines
-    if all(tamed):
+    if all(t for _, t in cases):
         return "holds", lines
-    return ("holds only under a condition: not for every diverging run" if any(tamed)
-            else "not observed"), lines
+    if not any(t for _, t in cases):
+        return "not observed", lines
+    modes = sorted({m for m, _ in cases})
+    good = [m for m in modes if all(t for mm, t in cases if mm == m)]
+    if good and len(modes) > 1:
+        return f"holds only under a condition: only when clipping by {' and '.join(good)}", lines
+    return (f"holds only under a condition: {sum(t for _, t in cases)} of {len(cases)} "
+            "diverging runs tamed"), lines
 
 
 FORGET_RULE = ("per model, the largest forget bias studied against the smallest: (a) its decay "
@@ -164,21 +199,9 @@ def forget_bias_verdict(runs: list[dict]) -> tuple[str, list[str]]:
 
 
 def clip_mode_verdict(runs: list[dict]) -> tuple[str, list[str]]:
-    """Rule: for every (model, seed), every clipping mode gives the same status and the same
-    solved flag ('holds'); for some pairs only: 'holds only under a condition'."""
-    same, lines = [], []
-    for (model, seed), rs in _groups(runs, "model", "seed").items():
-        if len({r["train"]["clip"] for r in rs}) < 2:
-            continue
-        outcome = {(r["status"], r["solved"]) for r in rs}
-        same.append(len(outcome) == 1)
-        lines.append(f"- {model}, seed {seed}: " + "; ".join(
-            f"{_clip_name(r)}: {r['status']}, test {_fmt(r['test_metric'], 4)}, solved "
-            f"{_fmt(r['solved'])}, clipped {_fmt(r['clipped_fraction'], 2)}" for r in rs))
-    if not same:
-        return "not observed (no model and seed ran under two clipping modes)", lines
-    return ("holds" if all(same) else "holds only under a condition: not for every model and "
-            "seed" if any(same) else "not observed"), lines
+    """TAMED_RULE per clipping mode: for each (model, seed), its run without clipping must
+    diverge and each mode's run tame it."""
+    return clipping_verdict(runs, ("model", "seed"))
 
 
 # ---------------------------------------------------------------- memory
