@@ -1,6 +1,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -59,3 +64,20 @@ def mlflow_runs(uri: str | None = None):
     for exp in client.search_experiments():
         runs += client.search_runs([exp.experiment_id])
     return client, runs
+
+
+@contextmanager
+def warm_server(sock: Path) -> Iterator[subprocess.Popen]:
+    """`rnnbench warm` listening on `sock` (as `make run` starts it) until the block ends."""
+    proc = subprocess.Popen([sys.executable, "-m", "rnnbench.cli", "warm", "--socket", str(sock)],
+                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not sock.exists():
+            assert proc.poll() is None, proc.stderr.read()
+            assert time.monotonic() < deadline, "warm server did not start"
+            time.sleep(0.2)
+        yield proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -84,3 +84,30 @@ def test_probes_run_at_init_and_after_training(tmp_path, params_path):
     probes = json.loads((tmp_path / "out" / "probes.json").read_text())
     assert [p["step"] for p in probes] == [0, m["steps"]]
     assert probes[0]["cell"] == "rnn_tanh" and probes[0]["figures"]["bound.holds"] is True
+
+
+EVERY_TASK = ["sine", "adding", "copy", "chars", "digits", "sunspots", "co2", "sentiment",
+              "tagging", "dates", "reverse"]
+
+
+@pytest.mark.parametrize("task", EVERY_TASK)
+def test_every_task_trains_end_to_end(tmp_path, params_path, task):
+    """A tiny tracked run of each task, from the data stage's files to metrics and MLflow."""
+    from rnnbench.config import load_params
+    from rnnbench.tasks import TASKS
+    from tests.conftest import TINY
+
+    assert sorted(EVERY_TASK) == sorted(TASKS)  # a new task joins this test
+    model = "seq2seq_gru_attn" if task in ("dates", "reverse") else "gru"
+    params = load_params(params_path, TINY + [f"tasks.{task}.train.max_steps=6",
+                                              f"tasks.{task}.train.eval_every=3"])
+    write_data(params, task, tmp_path / "data")
+    m = run_training(params, task, model, 0, tmp_path / "out", data_dir=tmp_path / "data")
+    assert m["status"] == "ok" and m["steps"] == 6 and m["task"] == task
+    value = m["test"][m["metric"]]
+    assert value == value and m["baseline"]["name"]  # finite, and a named trivial baseline
+    assert m["solved"] == (value >= m["solved_threshold"] if m["higher_is_better"]
+                           else value <= m["solved_threshold"])
+    (run,) = mlflow_runs()[1]
+    assert run.info.status == "FINISHED" and run.data.tags["task"] == task
+    assert run.data.metrics[f"test_{m['metric']}"] == pytest.approx(value)

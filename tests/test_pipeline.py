@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT, TINY, mlflow_runs
+from rnnbench.warm import ENV
+from tests.conftest import ROOT, TINY, mlflow_runs, warm_server
 
 GENERATED = ("data/", "results/", "reports/benchmark.md", "reports/figures/", "dvc.lock",
              "mlflow.db", "mlruns/")
@@ -58,8 +59,10 @@ def repo(tmp_path_factory):
     sh(["git", "init", "-q"], dest, env)
     sh(git + ["add", "-A"], dest, env)
     sh(git + ["commit", "-qm", "tiny"], dest, env)
-    sh(["dvc", "repro", "-q"], dest, env)
-    return dest, env
+    with warm_server(dest / ".warm.sock"):  # stages start warm, as under `make run`
+        env[ENV] = str(dest / ".warm.sock")
+        sh(["dvc", "repro", "-q"], dest, env)
+        yield dest, env
 
 
 def test_outputs_mlflow_and_report_agree(repo):

@@ -7,12 +7,11 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 
 from rnnbench.warm import ENV, delegate
-from tests.conftest import ROOT, TINY
+from tests.conftest import ROOT, TINY, warm_server
 
 TRAIN = ["train", "--task", "sine", "--model", "gru", "--seed", "3",
          *[a for s in TINY if s.startswith(("tasks.sine", "models.gru")) for a in ("--set", s)]]
@@ -21,16 +20,8 @@ TRAIN = ["train", "--task", "sine", "--model", "gru", "--seed", "3",
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     sock = tmp_path_factory.mktemp("warm") / "warm.sock"
-    proc = subprocess.Popen([sys.executable, "-m", "rnnbench.cli", "warm", "--socket", str(sock)],
-                            cwd=ROOT, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while not sock.exists():
-        assert proc.poll() is None, proc.stderr.read()
-        assert time.monotonic() < deadline, "warm server did not start"
-        time.sleep(0.2)
-    yield sock
-    proc.terminate()
-    proc.wait(timeout=30)
+    with warm_server(sock):
+        yield sock
     assert not sock.exists()  # it cleans up after itself
 
 
