@@ -19,17 +19,18 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 setup: $(VENV)/.installed  ## create .venv with the exact versions in constraints.txt
 
 # Stages start in a process forked from one that has imported torch and MLflow already
-# (rnnbench/warm.py); without it, every stage would spend ~7 s importing them. Meanwhile the
-# second core compiles the Numba kernels into NUMBA_CACHE_DIR (~35 s on a fresh clone), which
-# the Numba stages then load in a second instead of compiling them on the critical path.
+# (rnnbench/warm.py); without it, every stage would spend ~7 s importing them. While the data
+# stages run (nothing in them is timed), the server has the second core compile the Numba
+# kernels into NUMBA_CACHE_DIR (~35 s on a fresh clone) and starts no other stage before that
+# is done: no timed training step shares the machine with the compiler, and the Numba stages
+# load the kernels in a second instead of compiling them.
 WARM := $(abspath .warm.sock)
 REPRO_FLAGS ?=  # e.g. --force to re-run every stage (DVC otherwise restores cached results)
 
 run: setup  ## dvc repro on the quick profile (params.yaml), then say where the report is
-	@rm -f $(WARM); rnnbench warm --socket $(WARM) & pid=$$!; rnnbench compile & cpid=$$!; \
+	@rm -f $(WARM); rnnbench warm --socket $(WARM) --compile & pid=$$!; \
 	for i in $$(seq 300); do [ -S $(WARM) ] && break; sleep 0.2; done; \
-	RNNBENCH_WARM=$(WARM) dvc repro $(REPRO_FLAGS); rc=$$?; kill $$pid; \
-	wait $$pid $$cpid 2>/dev/null; exit $$rc
+	RNNBENCH_WARM=$(WARM) dvc repro $(REPRO_FLAGS); rc=$$?; kill $$pid; wait $$pid 2>/dev/null; exit $$rc
 	@echo ""
 	@echo "Report:  $(abspath reports/benchmark.md)"
 	@echo "Runs:    make ui   (MLflow UI on http://127.0.0.1:5000)"

@@ -1,4 +1,4 @@
-"""The `rnnbench` command: list, data, train, speed, study, report, ui, warm."""
+"""The `rnnbench` command: list, data, train, speed, study, report, ui, warm, compile."""
 
 from __future__ import annotations
 
@@ -125,7 +125,7 @@ def cmd_report(args) -> int:
 def cmd_compile(args) -> int:
     from rnnbench.models.numba_rnn import compile_kernels
 
-    for dtype in args.dtype:
+    for dtype in args.dtype or ["float32"]:
         print(f"numba kernels ({dtype}): ready in {compile_kernels(dtype):.1f} s "
               f"(cache: {os.environ.get('NUMBA_CACHE_DIR', 'next to the sources')})")
     return 0
@@ -179,21 +179,23 @@ def parser() -> argparse.ArgumentParser:
                                         "in the background while the first stages run)")
     sp.add_argument("--dtype", action="append", choices=["float32", "float64"],
                     help="kernel dtype (repeatable; default float32)")
-    sp.set_defaults(fn=lambda args: cmd_compile(args) if args.dtype else
-                    cmd_compile(argparse.Namespace(dtype=["float32"])))
+    sp.set_defaults(fn=cmd_compile)
     sp = add("ui", cmd_ui, "serve the MLflow UI for this project on 127.0.0.1")
     sp.add_argument("--port", type=int, default=5000)
     sp = sub.add_parser("warm", help="serve stage commands from one process that has imported "
                                      "torch and MLflow (make run starts it; see rnnbench/warm.py)")
     sp.add_argument("--socket", required=True, help="Unix socket path to listen on")
-    sp.set_defaults(fn=lambda args: serve_warm(args.socket))
+    sp.add_argument("--compile", action="store_true",
+                    help="compile the Numba kernels meanwhile; hold every command but `data` "
+                         "until that is done")
+    sp.set_defaults(fn=lambda args: serve_warm(args.socket, args.compile))
     return p
 
 
-def serve_warm(path: str) -> int:
+def serve_warm(path: str, compile_first: bool) -> int:
     from rnnbench.warm import serve
 
-    serve(path)
+    serve(path, compile_first)
     return 0
 
 

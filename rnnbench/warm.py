@@ -22,6 +22,7 @@ import os
 import signal
 import socket
 import struct
+import subprocess
 import sys
 from pathlib import Path
 
@@ -101,10 +102,34 @@ def _run_child(conn: socket.socket, job: dict, fds: list[int]) -> None:
         os._exit(status)
 
 
-def serve(path: str) -> None:
-    """Accept one command at a time until killed; each runs in a forked child."""
+class _Compiler:
+    """`rnnbench compile` in a child process (a fresh interpreter: Numba is never imported
+    here), started at once; `wait_before(argv)` holds every command but `data` until it is done,
+    so that no timed stage shares the machine with the compiler."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-m", "rnnbench.cli", "compile"])
+
+    def wait_before(self, argv: list[str]) -> None:
+        if self.proc is None or (argv and argv[0] == "data"):
+            return
+        status, self.proc = self.proc.wait(), None
+        if status != 0:
+            print(f"rnnbench warm: `rnnbench compile` failed (status {status}); the Numba "
+                  "stages compile their kernels themselves", file=sys.stderr, flush=True)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait()
+
+
+def serve(path: str, compile_first: bool = False) -> None:
+    """Accept one command at a time until killed; each runs in a forked child. With
+    `compile_first`, the Numba kernels compile alongside the data commands (see _Compiler)."""
     os.environ.pop(ENV, None)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))  # clean up the socket when stopped
+    compiler = _Compiler() if compile_first else None
     _preload()
     sock_path = Path(path)
     sock_path.unlink(missing_ok=True)
@@ -126,6 +151,8 @@ def serve(path: str) -> None:
                 except (OSError, ValueError, struct.error) as exc:
                     print(f"rnnbench warm: bad request ({exc})", file=sys.stderr, flush=True)
                     continue
+                if compiler is not None:
+                    compiler.wait_before(job["argv"])
                 pid = os.fork()
                 if pid == 0:
                     _run_child(conn, job, fds)
@@ -136,6 +163,8 @@ def serve(path: str) -> None:
     finally:
         server.close()
         sock_path.unlink(missing_ok=True)
+        if compiler is not None:
+            compiler.stop()
 
 
 __all__ = ["COMMANDS", "ENV", "delegate", "serve"]

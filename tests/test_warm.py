@@ -52,3 +52,31 @@ def test_delegated_errors_keep_their_message_and_status(server):
 
 def test_without_a_server_commands_run_locally(tmp_path):
     assert delegate(str(tmp_path / "nobody.sock"), ["train"]) is None
+
+
+def test_the_compiler_holds_every_command_but_data_until_it_is_done(monkeypatch, capsys):
+    import rnnbench.warm as warm
+
+    waits = []
+
+    class FakeProc:
+        def __init__(self, cmd):
+            assert cmd[-1] == "compile"
+
+        def wait(self):
+            waits.append(True)
+            return 3  # a failed compile is said, and the stages go on
+
+        def poll(self):
+            return None if not waits else 3
+
+    monkeypatch.setattr(warm.subprocess, "Popen", FakeProc)
+    compiler = warm._Compiler()
+    compiler.wait_before(["data", "--task", "sine"])
+    assert waits == []  # data stages run beside the compiler
+    compiler.wait_before(["train", "--task", "sine"])
+    assert waits == [True]
+    assert "`rnnbench compile` failed (status 3)" in capsys.readouterr().err
+    compiler.wait_before(["speed"])  # only once
+    compiler.stop()
+    assert waits == [True]
