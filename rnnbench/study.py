@@ -39,7 +39,8 @@ KINDS = ("sigma", "forget_bias", "clip_mode", "memory")
 CURVE = "l0_fwd"  # the probes' headline curve: layer 1, forward direction
 SUMMARY_SCHEMA = """summary.json, schema_version 1:
   study, kind, task, x (override key of the x-axis or null), models, seeds, params_path, stage,
-  wall_time_s, variants: [{label, slug, overrides (common + own), x_value}],
+  wall_time_s, processes (runs at a time: with more than 1, the runs' times shared the machine),
+  variants: [{label, slug, overrides (common + own), x_value}],
   runs: [one per variant x model x seed, in that order: {
     variant, slug, x_value, model, family, seed, path (relative to the summary),
     mlflow_run_id, status ('ok' | 'diverged'), diverged_at_step, reason,
@@ -254,7 +255,8 @@ def run_study(params_path: str | Path, name: str, out: Path, stage: str = "cli")
                       "task": study.task, "model": model, "seed": seed,
                       "out": out, "path": f"{slug(label)}/{model}/seed{seed}", "stage": stage,
                       "x_value": x_value,
-                      "tags": {"study": name, "variant": label, "kind": study.kind}}
+                      "tags": {"study": name, "variant": label, "kind": study.kind,
+                               "study_processes": str(study.processes)}}
                      for seed in study.seeds]
     if study.processes == 1:
         runs = [_run_one(job) for job in jobs]
@@ -265,7 +267,8 @@ def run_study(params_path: str | Path, name: str, out: Path, stage: str = "cli")
     summary = {"schema_version": SCHEMA_VERSION, "study": name, "kind": study.kind,
                "task": study.task, "x": study.x, "models": study.models, "seeds": study.seeds,
                "params_path": str(params_path), "stage": stage,
-               "wall_time_s": round(time.perf_counter() - t0, 3), "variants": described,
+               "wall_time_s": round(time.perf_counter() - t0, 3),
+               "processes": study.processes, "variants": described,
                "runs": runs}
     write_json_atomic(out / "summary.json", summary)
     return summary

@@ -177,9 +177,12 @@ def test_runs_in_parallel_processes_give_the_sequential_results(tmp_path):
     one, two = ([{k: v for k, v in r.items() if k not in volatile} for r in summaries[n]["runs"]]
                 for n in (1, 2))
     assert len(one) == 4 and one == two  # same records, in the same order
+    assert [summaries[n]["processes"] for n in (1, 2)] == [1, 2]
     _, runs = mlflow_runs()
     assert len({r.info.run_id for r in runs}) == 8 and all(
         r.info.status == "FINISHED" for r in runs)
+    # runs that shared the machine say so beside their times
+    assert sorted(r.data.tags["study_processes"] for r in runs) == ["1"] * 4 + ["2"] * 4
 
 
 # ---------------------------------------------------------------- report rules
