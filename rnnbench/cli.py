@@ -8,12 +8,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from rnnbench.config import ConfigError, load_params
-
 
 def guarded(fn: Callable[[], int | None]) -> int:
     """Run a command; a user error becomes one line on stderr and exit status 2."""
-    from rnnbench.experiment import DataMismatch
+    from rnnbench.config import ConfigError  # imported late: pydantic costs a stage 0.4 s,
+    from rnnbench.experiment import DataMismatch  # and a delegated stage needs neither
 
     try:
         return fn() or 0
@@ -23,6 +22,7 @@ def guarded(fn: Callable[[], int | None]) -> int:
 
 
 def cmd_list(args) -> int:
+    from rnnbench.config import load_params
     from rnnbench.models import param_count, serves
     from rnnbench.tasks import TASKS
 
@@ -52,6 +52,7 @@ def cmd_list(args) -> int:
 
 
 def cmd_data(args) -> int:
+    from rnnbench.config import load_params
     from rnnbench.experiment import write_data
 
     params = load_params(args.params, args.set)
@@ -62,6 +63,8 @@ def cmd_data(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from rnnbench.config import load_params
+
     params = load_params(args.params, args.set)
     params.task(args.task), params.model(args.model)  # fail before any work
     # OpenMP and OpenBLAS pools read their size once, when first loaded (fit caps them again).
@@ -81,6 +84,8 @@ def cmd_train(args) -> int:
 
 
 def cmd_speed(args) -> int:
+    from rnnbench.config import ConfigError, load_params
+
     params = load_params(args.params, args.set)
     if params.speed is None:
         raise ConfigError(f"{args.params}: speed: section is null; nothing to measure")
@@ -95,6 +100,8 @@ def cmd_speed(args) -> int:
 
 
 def cmd_study(args) -> int:
+    from rnnbench.config import ConfigError, load_params
+
     if args.set:
         raise ConfigError("study: --set is not taken: a study's variants are overrides "
                           "themselves; edit the studies section of params.yaml")
@@ -111,6 +118,7 @@ def cmd_study(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from rnnbench.config import load_params
     from rnnbench.report import build_report
 
     params = load_params(args.params, args.set)
