@@ -19,11 +19,9 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 setup: $(VENV)/.installed  ## create .venv with the exact versions in constraints.txt
 
 # Stages start in a process forked from one that has imported torch and MLflow already
-# (rnnbench/warm.py); without it, every stage would spend ~7 s importing them. While the data
-# stages run (nothing in them is timed), the server has the second core compile the Numba
-# kernels into NUMBA_CACHE_DIR (~35 s on a fresh clone) and starts no other stage before that
-# is done: no timed training step shares the machine with the compiler, and the Numba stages
-# load the kernels in a second instead of compiling them.
+# (rnnbench/warm.py); without it, every stage would spend ~7 s importing them. Meanwhile it has
+# the second core compile the Numba kernels into NUMBA_CACHE_DIR (~35 s on a fresh clone), so
+# the Numba stages load them in a second instead of compiling them on the critical path.
 WARM := $(abspath .warm.sock)
 REPRO_FLAGS ?=  # e.g. --force to re-run every stage (DVC otherwise restores cached results)
 

@@ -194,8 +194,7 @@ def parser() -> argparse.ArgumentParser:
                                      "torch and MLflow (make run starts it; see rnnbench/warm.py)")
     sp.add_argument("--socket", required=True, help="Unix socket path to listen on")
     sp.add_argument("--compile", action="store_true",
-                    help="compile the Numba kernels meanwhile; hold every command but `data` "
-                         "until that is done")
+                    help="compile the Numba kernels meanwhile, in a child process")
     sp.set_defaults(fn=lambda args: serve_warm(args.socket, args.compile))
     return p
 

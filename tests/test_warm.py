@@ -54,29 +54,26 @@ def test_without_a_server_commands_run_locally(tmp_path):
     assert delegate(str(tmp_path / "nobody.sock"), ["train"]) is None
 
 
-def test_the_compiler_holds_every_command_but_data_until_it_is_done(monkeypatch, capsys):
+def test_a_failed_background_compile_is_said_once(monkeypatch, capsys):
     import rnnbench.warm as warm
 
-    waits = []
+    state = {"running": True}
 
     class FakeProc:
+        returncode = 3
+
         def __init__(self, cmd):
             assert cmd[-1] == "compile"
 
-        def wait(self):
-            waits.append(True)
-            return 3  # a failed compile is said, and the stages go on
-
         def poll(self):
-            return None if not waits else 3
+            return None if state["running"] else self.returncode
 
     monkeypatch.setattr(warm.subprocess, "Popen", FakeProc)
     compiler = warm._Compiler()
-    compiler.wait_before(["data", "--task", "sine"])
-    assert waits == []  # data stages run beside the compiler
-    compiler.wait_before(["train", "--task", "sine"])
-    assert waits == [True]
-    assert "`rnnbench compile` failed (status 3)" in capsys.readouterr().err
-    compiler.wait_before(["speed"])  # only once
+    compiler.check()  # still compiling: nothing to say, nothing waited for
+    assert capsys.readouterr().err == ""
+    state["running"] = False
+    compiler.check()
+    compiler.check()
+    assert capsys.readouterr().err.count("`rnnbench compile` failed (status 3)") == 1
     compiler.stop()
-    assert waits == [True]
