@@ -1,8 +1,9 @@
-"""DVC stage `data`: generate one task's train/val/test splits into the folder given."""
+"""DVC stage `data`: see rnnbench/tasks/command.py."""
 
 import sys
 
-from rnnbench.cli import main
+from rnnbench.commands import stage_main
+from rnnbench.tasks import command
 
 if __name__ == "__main__":
-    sys.exit(main(["data", *sys.argv[1:]]))
+    sys.exit(stage_main(command, sys.argv[1:]))

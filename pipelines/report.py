@@ -1,8 +1,9 @@
-"""DVC stage `report`: render reports/benchmark.md and its figures from the result files."""
+"""DVC stage `report`: see rnnbench/report/command.py."""
 
 import sys
 
-from rnnbench.cli import main
+from rnnbench.commands import stage_main
+from rnnbench.report import command
 
 if __name__ == "__main__":
-    sys.exit(main(["report", *sys.argv[1:]]))
+    sys.exit(stage_main(command, sys.argv[1:]))

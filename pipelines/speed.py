@@ -1,8 +1,9 @@
-"""DVC stage `speed`: time every model side by side and write speed.json and speed.csv."""
+"""DVC stage `speed`: see rnnbench/speed/command.py."""
 
 import sys
 
-from rnnbench.cli import main
+from rnnbench.commands import stage_main
+from rnnbench.speed import command
 
 if __name__ == "__main__":
-    sys.exit(main(["speed", *sys.argv[1:]]))
+    sys.exit(stage_main(command, sys.argv[1:]))

@@ -1,8 +1,9 @@
-"""DVC stage `study`: run one study (a set of tracked training runs) and write summary.json."""
+"""DVC stage `study`: see rnnbench/study/command.py."""
 
 import sys
 
-from rnnbench.cli import main
+from rnnbench.commands import stage_main
+from rnnbench.study import command
 
 if __name__ == "__main__":
-    sys.exit(main(["study", *sys.argv[1:]]))
+    sys.exit(stage_main(command, sys.argv[1:]))

@@ -1,8 +1,9 @@
-"""DVC stage `train`: train one (model, task, seed) and write metrics.json, curves.csv, model.pt."""
+"""DVC stage `train`: see rnnbench/training/command.py."""
 
 import sys
 
-from rnnbench.cli import main
+from rnnbench.commands import stage_main
+from rnnbench.training import command
 
 if __name__ == "__main__":
-    sys.exit(main(["train", *sys.argv[1:]]))
+    sys.exit(stage_main(command, sys.argv[1:]))

@@ -1,259 +1,129 @@
-"""Typed, validated configuration: params.yaml -> pydantic models.
+"""The configuration layer's base: strict types, safe YAML loading, `--set` overrides, and the
+one-line error format. A leaf: it imports no other rnnbench module.
 
-Raw dicts exist only at the YAML boundary (and in MLflow). Every section forbids unknown keys,
-and every failure is reported as one line naming the file, the key path and the bad value.
+Each concern owns its schema (training/schema.py, models/families.py, probes/schema.py,
+speed/schema.py, study/schema.py, report/schema.py, one Config per task module) built from
+StrictModel; rnnbench/params.py composes them into the typed Params of params.yaml. Raw dicts
+live only at the YAML boundary (and in MLflow). Every failure is one line naming the file, the
+key path and the bad value.
 """
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, create_model, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 PositiveInt = Annotated[int, Field(gt=0)]
 PositiveFloat = Annotated[float, Field(gt=0)]
-NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")  # preset names become DVC stage names and paths
+NonNegInt = Annotated[int, Field(ge=0)]
+Seed = Annotated[int, Field(ge=0, lt=2**32)]  # numpy's SeedSequence takes any size; torch's
+#                                               manual_seed wraps above 2**64: one safe range
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")  # preset names become DVC stage names and paths
+MAX_YAML_BYTES = 1 << 20  # a params file is a few KiB; larger ones are mistakes
+MAX_YAML_NODES = 100_000  # bounds alias expansion ("billion laughs") and size alike
+MAX_YAML_DEPTH = 32  # the deepest params path is five keys
 
 
-class ConfigError(ValueError):
-    """A bad params file or override; str() is the one-line message shown to the user."""
+class UserError(Exception):
+    """A mistake in what the user asked for; str() is the one line shown, exit status 2."""
+
+
+class ConfigError(UserError, ValueError):
+    """A bad params file or override."""
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown keys are errors; no coercion (a boolean is not an integer, "3" is not 3);
+    infinite and NaN floats are rejected."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
-# ---------------------------------------------------------------- training
-class TrainOverrides(StrictModel):
-    """Training knobs a task may set for itself (its batch size and budget differ by task)."""
-
-    batch_size: PositiveInt | None = None
-    max_epochs: PositiveInt | None = None
-    max_steps: PositiveInt | None = None
-    eval_every: PositiveInt | None = None
-    lr: PositiveFloat | None = None
+# ---------------------------------------------------------------- YAML
+# YAML 1.2 floats: PyYAML (YAML 1.1) reads 1e-3 as a string, which a strict float would reject.
+_FLOAT_12 = re.compile(r"""^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$
+                           |^[-+]?\.(?:inf|Inf|INF)$|^\.(?:nan|NaN|NAN)$""", re.X)
 
 
-class TrainConfig(StrictModel):
-    optimizer: Literal["adam", "sgd", "rmsprop"] = "adam"
-    lr: PositiveFloat = 1e-3
-    momentum: Annotated[float, Field(ge=0, lt=1)] = 0.0  # SGD and RMSprop only
-    batch_size: PositiveInt = 64
-    max_epochs: PositiveInt = 10
-    max_steps: PositiveInt | None = None  # stop after this many optimiser steps, whatever the epoch
-    eval_every: PositiveInt | None = None  # optimiser steps between validations; None: each epoch
-    clip: Literal["norm", "value", "none"] = "norm"  # global L2 norm, element value, or off
-    clip_value: PositiveFloat = 1.0
-    early_stop: bool = True  # stop once the validation metric reaches the task's threshold
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: PositiveInt = 1  # torch intra-op threads, pinned and recorded
-    dtype: Literal["float32", "float64"] = "float32"
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys and bounds nesting and the expanded node count."""
 
-    def with_overrides(self, over: TrainOverrides | None) -> TrainConfig:
-        if over is None:
-            return self
-        return self.model_copy(update=over.model_dump(exclude_none=True))
+    def __init__(self, stream, source: str):
+        super().__init__(stream)
+        self.source, self.nodes = source, 0
 
+    def construct_document(self, node):
+        self._measure(node, 0, set())
+        return super().construct_document(node)
 
-# ---------------------------------------------------------------- models
-class _RecurrentBase(StrictModel):
-    hidden_size: PositiveInt = 64
-    num_layers: PositiveInt = 1
-    bidirectional: bool = False
-    # Compare at equal size: when set, each task's hidden_size is chosen so that the model's
-    # parameter count (for that task's input and output sizes) comes closest to this budget.
-    param_budget: PositiveInt | None = None
-
-
-class _ElmanBase(_RecurrentBase):
-    nonlinearity: Literal["tanh", "relu"] = "tanh"
-    # Recurrent matrices W_hh at initialisation: torch's uniform init (null), or a random
-    # orthogonal matrix times this scale, so that every singular value equals it (the
-    # vanishing/exploding experiments set sigma_max(W_hh) this way).
-    w_hh_scale: PositiveFloat | None = None
+    def _measure(self, node, depth: int, path: set[int]) -> None:
+        self.nodes += 1
+        if self.nodes > MAX_YAML_NODES:
+            raise ConfigError(f"{self.source}: more than {MAX_YAML_NODES} YAML nodes once aliases "
+                              "are expanded; refusing to load it")
+        if depth > MAX_YAML_DEPTH:
+            raise ConfigError(f"{self.source}: line {node.start_mark.line + 1}: nested deeper "
+                              f"than {MAX_YAML_DEPTH} levels")
+        if isinstance(node, yaml.MappingNode):
+            keys = set()
+            for k, v in node.value:
+                if isinstance(k, yaml.ScalarNode):
+                    if k.value in keys:
+                        raise ConfigError(f"{self.source}: line {k.start_mark.line + 1}: "
+                                          f"duplicate key {k.value!r}")
+                    keys.add(k.value)
+                self._measure(k, depth + 1, path)
+                self._measure(v, depth + 1, path)
+        elif isinstance(node, yaml.SequenceNode):
+            for v in node.value:
+                self._measure(v, depth + 1, path)
 
 
-class RNNConfig(_ElmanBase):
-    family: Literal["rnn"]
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_12, list("-+0123456789."))
 
 
-class NumbaRNNConfig(_ElmanBase):
-    family: Literal["numba_rnn"]
+def parse_yaml(text: str, source: str) -> Any:
+    """YAML text -> Python data, safely, or ConfigError naming `source` and the line."""
+    loader = _Loader(text, source)
+    try:
+        return loader.get_single_data()
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}:" if mark else ""
+        why = getattr(exc, "problem", None) or exc
+        raise ConfigError(f"{source}:{where} not valid YAML ({why})") from None
+    finally:
+        loader.dispose()
 
 
-class LSTMConfig(_RecurrentBase):
-    family: Literal["lstm"]
-    # Sum b_ih + b_hh of the forget gate at initialisation; None keeps torch's uniform init.
-    # 1.0 follows Jozefowicz, Zaremba & Sutskever (2015), "An Empirical Exploration of RNNs".
-    forget_bias: float | None = 1.0
+def read_yaml_file(path: Path) -> Any:
+    """A params file's data; every way of failing to read it is one ConfigError line."""
+    try:
+        if path.is_dir():
+            raise ConfigError(f"{path}: is a directory, not a params file")
+        if path.stat().st_size > MAX_YAML_BYTES:
+            raise ConfigError(f"{path}: larger than {MAX_YAML_BYTES} bytes; not a params file")
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+    return parse_yaml(text, str(path))
 
 
-class GRUConfig(_RecurrentBase):
-    family: Literal["gru"]
-
-
-class Seq2SeqConfig(_RecurrentBase):
-    """Encoder-decoder: `bidirectional` applies to the encoder, `num_layers` to both."""
-
-    family: Literal["seq2seq"]
-    cell: Literal["gru", "lstm"] = "gru"
-    attention: bool = False  # additive attention, Bahdanau, Cho & Bengio (2015)
-    embed_size: PositiveInt = 32  # token embedding width, encoder and decoder
-    # Fraction of decoder steps fed the true previous token while training (the rest get the
-    # model's own greedy prediction); evaluation always decodes greedily.
-    teacher_forcing: Annotated[float, Field(ge=0, le=1)] = 1.0
-
-
-FAMILIES = ("rnn", "numba_rnn", "lstm", "gru", "seq2seq")
-ModelConfig = Annotated[
-    RNNConfig | NumbaRNNConfig | LSTMConfig | GRUConfig | Seq2SeqConfig,
-    Field(discriminator="family"),
-]
-
-
-# ---------------------------------------------------------------- the rest
-class DataConfig(StrictModel):
-    seed: Annotated[int, Field(ge=0)] = 0  # seeds every task generator; run seeds are separate
-
-
-class GridBlock(StrictModel):
-    models: list[str] = Field(min_length=1)
-    tasks: list[str] = Field(min_length=1)
-
-
-class GridConfig(GridBlock):
-    """Which (model, task, seed) runs the pipeline trains: models x tasks x seeds, plus each
-    extra block's models x tasks x seeds. Blocks pair models with the tasks they serve (an
-    encoder-decoder with seq2seq tasks, bidirectional models with non-causal ones); each block
-    is its own DVC stage, train_<block name>, in dvc.yaml."""
-
-    seeds: list[Annotated[int, Field(ge=0)]] = Field(min_length=1)
-    extra: dict[str, GridBlock] = {}
-
-    def blocks(self) -> dict[str, GridBlock]:
-        """'grid' for the main block, 'grid.extra.<name>' for the others."""
-        return {"grid": self, **{f"grid.extra.{k}": b for k, b in self.extra.items()}}
-
-    def runs(self) -> list[tuple[str, str, int]]:
-        return list(dict.fromkeys((m, t, s) for b in self.blocks().values() for m in b.models
-                                  for t in b.tasks for s in self.seeds))
-
-
-class ReportConfig(StrictModel):
-    title: str = "rnnbench report"
-
-
-def _params_model() -> type[StrictModel]:
-    """Params with one typed field per registered task (imported late: tasks import this)."""
-    from rnnbench.models import why_not
-    from rnnbench.probes import ProbeConfig
-    from rnnbench.speed import SpeedConfig
-    from rnnbench.study import StudyConfig
-    from rnnbench.tasks import TASKS
-
-    # Field names are prefixed (a task called `copy` would shadow BaseModel.copy); the YAML
-    # keys, and so the key paths in error messages, are the aliases: the plain task names.
-    task_fields: dict[str, Any] = {f"t_{n}": (t.Config | None, Field(None, alias=n))
-                                   for n, t in TASKS.items()}
-    tasks_model = create_model("TasksConfig", __base__=StrictModel, **task_fields)
-
-    class Params(StrictModel):
-        experiment: str = Field(min_length=1)  # MLflow experiment: the profile's name
-        data: DataConfig = DataConfig()
-        train: TrainConfig = TrainConfig()
-        tasks: tasks_model  # type: ignore[valid-type]
-        models: dict[str, ModelConfig]
-        grid: GridConfig
-        report: ReportConfig = ReportConfig()
-        probe: ProbeConfig | None = None  # gradient-through-time probes; null: none
-        speed: SpeedConfig | None = None  # the speed benchmark's grids; null: no speed stage
-        studies: dict[str, StudyConfig] | None = None  # controlled experiments, memory study
-
-        @model_validator(mode="after")
-        def _cross_check(self) -> Params:
-            for where, names in (("models", self.models), ("grid.extra", self.grid.extra)):
-                for name in names:
-                    if not NAME_RE.match(name):
-                        raise ValueError(f"{where}.{name}: names must match {NAME_RE.pattern}")
-            configured = self.configured_tasks()
-            for where, block in self.grid.blocks().items():
-                for i, m in enumerate(block.models):
-                    if m not in self.models:
-                        raise ValueError(f"{where}.models.{i} = {m!r}: unknown model "
-                                         f"(defined in models: {', '.join(self.models)})")
-                for i, t in enumerate(block.tasks):
-                    if t not in configured:
-                        raise ValueError(f"{where}.tasks.{i} = {t!r}: unknown or unconfigured "
-                                         f"task (configured: {', '.join(configured)})")
-                for m in block.models:
-                    for t in block.tasks:
-                        spec = TASKS[t].spec(self.task(t))
-                        reason = why_not(self.models[m], spec)
-                        if reason is not None:
-                            raise ValueError(f"{where}: model {m!r} ({self.models[m].family}) "
-                                             f"cannot serve task {t!r} ({spec.shape}): {reason}")
-            return self
-
-        def configured_tasks(self) -> list[str]:
-            return [n for n in TASKS if getattr(self.tasks, f"t_{n}") is not None]
-
-        def task(self, name: str) -> Any:
-            cfg = getattr(self.tasks, f"t_{name}", None)
-            if cfg is None:
-                raise ConfigError(f"task {name!r} is not configured in params (tasks.{name})")
-            return cfg
-
-        def model(self, name: str) -> Any:
-            if name not in self.models:
-                raise ConfigError(f"model {name!r} is not defined in params "
-                                  f"(known: {', '.join(self.models)})")
-            return self.models[name]
-
-    return Params
-
-
-# ---------------------------------------------------------------- loading
-def _fmt_value(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _format_error(source: str, err: ValidationError) -> str:
-    e = err.errors()[0]
-    parts = [str(p) for p in e["loc"] if not str(p).startswith(("function-", "tagged"))]
-    if parts[:1] == ["models"] and len(parts) > 2 and parts[2] in FAMILIES:
-        del parts[2]  # the discriminated union's tag, not a key the user wrote
-    loc = ".".join(parts)
-    msg = e["msg"].removeprefix("Value error, ")
-    if e["type"] == "extra_forbidden":
-        return f"{source}: {loc}: unknown key (value {_fmt_value(e['input'])})"
-    if e["type"] == "missing":
-        return f"{source}: {loc}: required key is missing"
-    if e["type"] == "union_tag_invalid":
-        return (f"{source}: {loc}.family = {_fmt_value(e['ctx']['tag'])}: unknown model family "
-                f"(expected {e['ctx']['expected_tags']})")
-    if e["type"] == "union_tag_not_found":
-        return f"{source}: {loc}.family: required key is missing (the model's family)"
-    if msg.startswith(("models.", "grid", "tasks.")):  # cross-checks carry their own path
-        return f"{source}: {msg}"
-    if isinstance(e["input"], dict) and re.match(r"^\w+ = ", msg):  # 'key = value: why'
-        return f"{source}: {loc}.{msg}"
-    where = f"{loc} = {_fmt_value(e['input'])}" if loc else _fmt_value(e["input"])
-    return f"{source}: {where}: {msg}"
-
-
+# ---------------------------------------------------------------- overrides
 def parse_override(text: str) -> tuple[list[str], Any]:
     """'train.lr=0.01' -> (['train', 'lr'], 0.01); the value is read as YAML."""
     key, sep, raw = text.partition("=")
     if not sep or not key or any(not p for p in key.split(".")):
         raise ConfigError(f"--set {text!r}: expected key.path=value")
-    try:
-        value = yaml.safe_load(raw) if raw else ""
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"--set {text!r}: value is not valid YAML ({exc.problem})") from None
+    value = parse_yaml(raw, f"--set {text!r}") if raw else ""
     return key.split("."), value
 
 
@@ -272,23 +142,58 @@ def apply_overrides(raw: dict[str, Any], overrides: list[str]) -> dict[str, Any]
     return raw
 
 
-def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = None):
-    """Read, override and validate a params file; raise ConfigError with a one-line message."""
-    path = Path(path)
+# ---------------------------------------------------------------- errors
+def _fmt_value(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _user_path(loc: tuple, raw: Any) -> list[str]:
+    """The error's location as the keys the user wrote: pydantic adds the tag of a
+    discriminated union (and validator names) to the path, which are not keys of the input."""
+    parts, node = [], raw
+    for i, p in enumerate(loc):
+        if isinstance(node, dict):
+            if p not in node:
+                if i == len(loc) - 1:  # a missing key
+                    parts.append(str(p))
+                continue  # a union tag or validator name
+            parts.append(str(p))
+            node = node[p]
+        elif isinstance(node, list) and isinstance(p, int) and p < len(node):
+            parts.append(str(p))
+            node = node[p]
+        else:
+            parts.append(str(p))
+            node = None
+    return parts
+
+
+def format_error(source: str, err: ValidationError, raw: Any) -> str:
+    """The first error of a validation, as one line: 'source: key.path = value: why'."""
+    e = err.errors()[0]
+    loc = ".".join(_user_path(e["loc"], raw))
+    msg = e["msg"].removeprefix("Value error, ")
+    if e["type"] == "extra_forbidden":
+        return f"{source}: {loc}: unknown key (value {_fmt_value(e['input'])})"
+    if e["type"] == "missing":
+        return f"{source}: {loc}: required key is missing"
+    if e["type"] in ("union_tag_invalid", "union_tag_not_found"):
+        key = f"{loc}.{e['ctx']['discriminator'].strip(chr(39))}"
+        if e["type"] == "union_tag_not_found":
+            return f"{source}: {key}: required key is missing"
+        return (f"{source}: {key} = {_fmt_value(e['ctx']['tag'])}: unknown value "
+                f"(expected {e['ctx']['expected_tags']})")
+    if not loc:  # a check across sections: its message carries its own key path
+        return f"{source}: {msg}"
+    if isinstance(e["input"], dict) and re.match(r"^\w+ = ", msg):  # 'key = value: why'
+        return f"{source}: {loc}.{msg}"
+    return f"{source}: {loc} = {_fmt_value(e['input'])}: {msg}"
+
+
+def validate(model: type[BaseModel], raw: Any, source: str) -> Any:
+    """model.model_validate(raw), any failure as one ConfigError line naming `source`."""
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ConfigError(f"{path}:{where}: not valid YAML ({getattr(exc, 'problem', exc)})") \
-            from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
-    raw = apply_overrides(raw, overrides or [])
-    source = f"{path} (with --set)" if overrides else str(path)
-    try:
-        return _params_model().model_validate(raw)
+        return model.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError(_format_error(source, err)) from None
+        raise ConfigError(format_error(source, err, raw)) from None

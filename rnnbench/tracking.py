@@ -15,20 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rnnbench.io import project_root
+
 METRIC_BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch call
-
-
-def project_root(start: Path | None = None) -> Path:
-    """The repository holding dvc.yaml; from inside a DVC temp experiment, the outer one."""
-    here = (start or Path.cwd()).resolve()
-    parts = here.parts
-    for i in range(len(parts) - 2):  # <root>/.dvc/tmp/exps/<run>/... -> <root>
-        if parts[i:i + 3] == (".dvc", "tmp", "exps"):
-            return Path(*parts[:i])
-    for p in (here, *here.parents):
-        if (p / "dvc.yaml").exists() or (p / "pyproject.toml").exists():
-            return p
-    return here
 
 
 def tracking_uri(root: Path | None = None) -> str:

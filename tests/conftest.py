@@ -51,7 +51,7 @@ def params_path() -> Path:
 
 @pytest.fixture
 def tiny_params(params_path):
-    from rnnbench.config import load_params
+    from rnnbench.params import load_params
 
     return load_params(params_path, TINY)
 

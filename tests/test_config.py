@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from rnnbench.cli import main
-from rnnbench.config import ConfigError, load_params, parse_override
+from rnnbench.config import ConfigError, parse_override
+from rnnbench.params import load_params
 from tests.conftest import mlflow_runs
 
 BAD_OVERRIDES = [

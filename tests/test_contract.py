@@ -7,10 +7,20 @@ import numpy as np
 import pytest
 import torch
 
-from rnnbench.config import ConfigError, GRUConfig, LSTMConfig, RNNConfig, TrainConfig
-from rnnbench.models import build_model, param_count, resolve_width, why_not
-from rnnbench.tasks.base import PAD, TaskSpec, loss_fn, xent_np
-from rnnbench.train import fit, planned_steps, predict
+from rnnbench.config import ConfigError
+from rnnbench.models.build import build_model
+from rnnbench.models.families import (
+    GRUConfig,
+    LSTMConfig,
+    RNNConfig,
+    param_count,
+    resolve_width,
+    why_not,
+)
+from rnnbench.tasks.base import PAD, TaskSpec, xent_np
+from rnnbench.training.encode import loss_fn
+from rnnbench.training.fit import fit, planned_steps, predict
+from rnnbench.training.schema import TrainConfig
 
 S, T, K, V = 3, 4, 5, 6  # streams, chunk length, chunks per stream, vocabulary
 
@@ -80,6 +90,13 @@ class EchoSeq2Seq(torch.nn.Module):
     """Records whether it got targets: fit must pass them while training, never in evaluation."""
 
     takes_targets = True
+    stateful = False
+
+    def precompile(self) -> float:
+        return 0.0
+
+    def reset_state(self) -> None:
+        pass
 
     def __init__(self):
         super().__init__()
@@ -150,7 +167,7 @@ def test_equal_budget_gives_gated_models_narrower_layers():
 
 
 def test_grid_block_pairing_a_model_with_a_task_it_cannot_serve_fails(params_path):
-    from rnnbench.config import load_params
+    from rnnbench.params import load_params
 
     with pytest.raises(ConfigError, match=r"grid.extra.bad: model 's2s' \(seq2seq\) cannot serve "
                                           r"task 'adding' \(many_to_one\): the seq2seq family") \

@@ -7,7 +7,8 @@ import math
 
 import pytest
 
-from rnnbench.experiment import DataMismatch, read_data, run_training, write_data
+from rnnbench.tasks.data import DataMismatch, read_data, write_data
+from rnnbench.training.run import run_training
 from tests.conftest import mlflow_runs
 
 
@@ -16,7 +17,7 @@ def test_run_writes_outputs_that_agree_with_mlflow(tmp_path, tiny_params):
     m = run_training(tiny_params, "adding", "gru", 0, tmp_path / "out",
                      data_dir=tmp_path / "data", stage="train@gru-adding-0")
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert files == ["curves.csv", "metrics.json", "model.pt", "probes.json",
+    assert files == [".rnnbench-output", "curves.csv", "metrics.json", "model.pt", "probes.json",
                      "showcase.json"]
     on_disk = json.loads((tmp_path / "out" / "metrics.json").read_text())
     assert on_disk == json.loads(json.dumps(m))
@@ -38,7 +39,7 @@ def test_run_writes_outputs_that_agree_with_mlflow(tmp_path, tiny_params):
 
 
 def test_a_diverged_run_is_recorded_and_does_not_raise(tmp_path, tiny_params):
-    from rnnbench.config import load_params
+    from rnnbench.params import load_params
 
     params = load_params("params.yaml", ["train.lr=1e6", "train.clip=none",
                                          "train.optimizer=sgd", "tasks.sine.train.lr=1e6"])
@@ -51,7 +52,7 @@ def test_a_diverged_run_is_recorded_and_does_not_raise(tmp_path, tiny_params):
 
 
 def test_data_generated_with_other_params_is_refused(tmp_path, tiny_params):
-    from rnnbench.config import load_params
+    from rnnbench.params import load_params
 
     write_data(tiny_params, "adding", tmp_path / "data")
     changed = load_params("params.yaml", ["tasks.adding.seq_len=12"])
@@ -69,7 +70,7 @@ def test_a_failed_run_leaves_previous_results_intact(tmp_path, tiny_params, monk
     def boom(*a, **k):
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("rnnbench.experiment.write_json_atomic", boom)
+    monkeypatch.setattr("rnnbench.training.run.write_json_atomic", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         run_training(tiny_params, "sine", "rnn", 1, out)
     assert (out / "metrics.json").read_text() == before
@@ -77,7 +78,7 @@ def test_a_failed_run_leaves_previous_results_intact(tmp_path, tiny_params, monk
 
 
 def test_probes_run_at_init_and_after_training(tmp_path, params_path):
-    from rnnbench.config import load_params
+    from rnnbench.params import load_params
     from tests.conftest import TINY
 
     params = load_params(params_path, TINY + ["models.numba_rnn.hidden_size=8"])
@@ -94,8 +95,8 @@ EVERY_TASK = ["sine", "adding", "copy", "chars", "digits", "sunspots", "co2", "s
 @pytest.mark.parametrize("task", EVERY_TASK)
 def test_every_task_trains_end_to_end(tmp_path, params_path, task):
     """A tiny tracked run of each task, from the data stage's files to metrics and MLflow."""
-    from rnnbench.config import load_params
-    from rnnbench.tasks import TASKS
+    from rnnbench.params import load_params
+    from rnnbench.tasks.registry import TASKS
     from tests.conftest import TINY
 
     assert sorted(EVERY_TASK) == sorted(TASKS)  # a new task joins this test

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rnnbench.config import GRUConfig, LSTMConfig, RNNConfig
-from rnnbench.models import build_model, param_count
-from rnnbench.models.recurrent import recurrent_param_count
+from rnnbench.models.build import build_model
+from rnnbench.models.cost import Core, core_params
+from rnnbench.models.families import GRUConfig, LSTMConfig, RNNConfig, param_count
 from rnnbench.tasks.base import TaskSpec
 
 MANY_TO_ONE = TaskSpec(name="t", shape="many_to_one", input_size=3, output_size=2, loss="mse",
@@ -39,13 +39,13 @@ def test_param_count_matches_closed_form_and_torch(cfg):
 
 def test_closed_form_by_hand():
     # RNN: h(i + h) + 2h per layer and direction; GRU 3x, LSTM 4x
-    assert recurrent_param_count("rnn", 1, 64, 1, False) == 64 * 65 + 128
-    assert recurrent_param_count("gru", 1, 64, 1, False) == 3 * (64 * 65 + 128)
-    assert recurrent_param_count("lstm", 1, 64, 1, False) == 4 * (64 * 65 + 128)
+    assert core_params(Core("rnn", 1, 64)) == 64 * 65 + 128
+    assert core_params(Core("gru", 1, 64)) == 3 * (64 * 65 + 128)
+    assert core_params(Core("lstm", 1, 64)) == 4 * (64 * 65 + 128)
     # the lecture model: nn.RNN(1, 64, num_layers=2) -> layer 2 takes 64 inputs
-    assert recurrent_param_count("rnn", 1, 64, 2, False) == (64 * 65 + 128) + (64 * 128 + 128)
+    assert core_params(Core("rnn", 1, 64, 2)) == (64 * 65 + 128) + (64 * 128 + 128)
     # bidirectional layer 2 reads 2h features
-    assert recurrent_param_count("rnn", 3, 4, 2, True) == 2 * (4 * 7 + 8) + 2 * (4 * 12 + 8)
+    assert core_params(Core("rnn", 3, 4, 2, True)) == 2 * (4 * 7 + 8) + 2 * (4 * 12 + 8)
 
 
 @pytest.mark.parametrize("cfg", [RNNConfig(family="rnn", hidden_size=6, bidirectional=True),
@@ -97,7 +97,7 @@ def test_recurrent_models_refuse_seq2seq_tasks():
 
 @pytest.mark.parametrize("family", ["rnn", "numba_rnn"])
 def test_scaled_orthogonal_recurrent_init_sets_every_singular_value(family):
-    from rnnbench.config import NumbaRNNConfig
+    from rnnbench.models.families import NumbaRNNConfig
 
     cls = RNNConfig if family == "rnn" else NumbaRNNConfig
     model = build_model(cls(family=family, hidden_size=12, num_layers=2, bidirectional=True,

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 
-from rnnbench.config import NumbaRNNConfig, RNNConfig, TrainConfig
-from rnnbench.models import build_model
+from rnnbench.models.build import build_model
+from rnnbench.models.families import NumbaRNNConfig, RNNConfig
 from rnnbench.tasks.adding import Adding, AddingConfig
 from rnnbench.tasks.copy import Copy, CopyConfig
-from rnnbench.train import fit
+from rnnbench.training.fit import fit
+from rnnbench.training.schema import TrainConfig
 
 CASES = {
     "adding": (Adding(), AddingConfig(seq_len=12, n_train=640, n_val=64, n_test=64)),

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rnnbench.warm import ENV
+from rnnbench.warm.client import ENV
 from tests.conftest import ROOT, TINY, mlflow_runs, warm_server
 
 GENERATED = ("data/", "results/", "reports/benchmark.md", "reports/figures/", "dvc.lock",
@@ -123,6 +123,26 @@ def test_dvc_knows_what_changed(repo):
                        "study@tiny"}
     raw["models"]["gru"]["hidden_size"] = 8
     (dest / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    assert json.loads(sh(["dvc", "status", "--json"], dest, env)) == {}
+
+
+def test_editing_a_metric_function_makes_its_train_stages_stale(repo):
+    """Code a stage runs is one of its deps: a changed metric leaves no stale result unseen."""
+    dest, env = repo
+    source = dest / "rnnbench" / "tasks" / "adding.py"
+    original = source.read_text()
+    edited = original.replace('return {"loss": mse, "mse": mse}',
+                              'return {"loss": mse, "mse": mse * 1.0}')
+    assert edited != original
+    source.write_text(edited)
+    try:
+        changed = json.loads(sh(["dvc", "status", "--json"], dest, env))
+        assert {"train@rnn-adding-0", "train@gru-adding-0"} <= set(changed)
+        assert "changed deps" in json.dumps(changed["train@rnn-adding-0"])
+        assert all(n.startswith(("train", "data@", "study@", "speed", "report"))
+                   for n in changed)
+    finally:
+        source.write_text(original)
     assert json.loads(sh(["dvc", "status", "--json"], dest, env)) == {}
 
 

@@ -9,9 +9,8 @@ import pytest
 import torch
 from torch import nn
 
-from rnnbench.config import TrainConfig
 from rnnbench.models.recurrent import RecurrentNet
-from rnnbench.probes import (
+from rnnbench.probes.gradients import (
     ProbeConfig,
     curve_figures,
     decay_factor,
@@ -20,9 +19,10 @@ from rnnbench.probes import (
     run_probe,
     state_gradients,
 )
-from rnnbench.probes_unrolled import bound_check, recurrent_spectra, saturation, unrolled_forward
+from rnnbench.probes.unrolled import bound_check, recurrent_spectra, saturation, unrolled_forward
 from rnnbench.report.probes import decay_figure, probes_section, vanishing_verdict
 from rnnbench.tasks.base import TaskSpec
+from rnnbench.training.schema import TrainConfig
 
 F64 = torch.float64
 CORES = {"rnn_tanh": lambda **kw: nn.RNN(nonlinearity="tanh", **kw),
@@ -353,7 +353,7 @@ def test_callback_fires_at_checkpoints():
 
 
 def test_callback_in_fit():
-    from rnnbench.train import fit
+    from rnnbench.training.fit import fit
 
     model, spec, x, y = tiny_setup("rnn_tanh")
     rng = np.random.default_rng(0)

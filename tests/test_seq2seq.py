@@ -10,14 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from rnnbench.config import Seq2SeqConfig, TrainConfig
-from rnnbench.models import build_model, param_count
+from rnnbench.models.build import build_model
+from rnnbench.models.families import Seq2SeqConfig, param_count
 from rnnbench.models.seq2seq import Seq2Seq
 from rnnbench.tasks.base import EOS, PAD
 from rnnbench.tasks.dates import FORMATS, IN_VOCAB, OUT_VOCAB, Dates, DatesConfig
 from rnnbench.tasks.reverse import Reverse, ReverseConfig, vocab
 from rnnbench.tasks.seq2seq_common import exact_match, seq2seq_metrics
-from rnnbench.train import fit
+from rnnbench.training.fit import fit
+from rnnbench.training.schema import TrainConfig
 
 REV = ReverseConfig(min_len=2, max_len=6, symbols=5, n_train=512, n_val=64, n_test=64)
 

@@ -4,15 +4,15 @@ import csv
 import json
 import time
 
-import numpy as np
 import pytest
 import torch
 
-from rnnbench import speed_grid
-from rnnbench.report.speed import speed_claims, speed_section
-from rnnbench.speed import SpeedConfig, run_speed
-from rnnbench.speed_grid import numba_point
-from rnnbench.speed_timing import interleave, measure, one_sample, summarize, timer_check
+from rnnbench.report.speed import speed_section
+from rnnbench.speed import grid as speed_grid
+from rnnbench.speed.grid import numba_point
+from rnnbench.speed.run import run_speed
+from rnnbench.speed.schema import SpeedConfig
+from rnnbench.speed.timing import interleave, measure, one_sample, summarize, timer_check
 from tests.conftest import mlflow_runs
 
 SLEEP_S = 0.004
@@ -20,11 +20,11 @@ STAT_KEYS = {"median", "q25", "q75", "iqr", "samples"}
 TOP_KEYS = {"schema_version", "config", "environment", "matmul", "configs", "ratios",
             "numba_vs_torch", "timer_check", "numba_compile", "cached_start", "skipped",
             "mlflow_runs", "wall_s"}
-CONFIG_KEYS = {"index", "key", "family", "hidden", "batch", "seq_len", "input_size", "layers",
-               "bidirectional", "device", "dtype", "cudnn", "params", "forward_ms", "fwd_bwd_ms",
-               "train_step_ms", "latency_b1_ms", "train_seq_per_s", "train_steps_per_s",
-               "train_gflops", "forward_gflops", "matmul_fraction", "peak_mem_mib", "compile_s",
-               "flops"}
+CONFIG_KEYS = {"index", "key", "family", "cell", "hidden", "batch", "seq_len", "input_size",
+               "layers", "bidirectional", "device", "dtype", "impl", "kernel", "optimizer",
+               "params", "forward_ms", "train_step_ms", "latency_b1_ms", "train_seq_per_s",
+               "train_steps_per_s", "train_gflops", "forward_gflops", "matmul_fraction",
+               "peak_mem_mib", "compile_s", "flops"}
 
 
 def tiny_config(**over) -> SpeedConfig:
@@ -103,12 +103,16 @@ def test_run_speed_writes_schema_csv_and_one_mlflow_run(tmp_path):
     data = run_speed(cfg, tmp_path, "speedtest", stage="pytest")
     on_disk = json.loads((tmp_path / "speed.json").read_text())
     assert on_disk == json.loads(json.dumps(data))
-    assert set(on_disk) == TOP_KEYS and on_disk["schema_version"] == 1
+    assert set(on_disk) == TOP_KEYS and on_disk["schema_version"] == 2
     configs = on_disk["configs"]
-    assert len(configs) == 3 * 2  # families x seq_len
+    # per T: rnn, gru, numba_rnn as shipped; rnn and gru without oneDNN and unrolled
+    assert len(configs) == (3 + 2 * 2) * 2
+    assert {(c["family"], c["impl"]) for c in configs} == {
+        ("rnn", "default"), ("gru", "default"), ("numba_rnn", "default"), ("rnn", "no_onednn"),
+        ("gru", "no_onednn"), ("rnn", "unrolled"), ("gru", "unrolled")}
     for i, c in enumerate(configs):
         assert set(c) == CONFIG_KEYS and c["index"] == i
-        for q in ("forward_ms", "fwd_bwd_ms", "train_step_ms", "latency_b1_ms"):
+        for q in ("forward_ms", "train_step_ms", "latency_b1_ms"):
             _check_stats(c[q], cfg.repeats)
         assert c["train_seq_per_s"] * c["train_step_ms"]["median"] == pytest.approx(2e3)
         assert (c["compile_s"] is not None) == (c["family"] == "numba_rnn")
@@ -139,8 +143,9 @@ def test_run_speed_writes_schema_csv_and_one_mlflow_run(tmp_path):
     assert "speed.json" in [a.path for a in client.list_artifacts(run.info.run_id)]
 
 
-def test_failure_midway_leaves_no_speed_json(tmp_path, monkeypatch):
-    (tmp_path / "speed.json").write_text('{"old": true}')
+def test_failure_midway_leaves_the_previous_results(tmp_path, monkeypatch):
+    run_speed(tiny_config(models=["rnn"], seq_len=[3], check_timer=0), tmp_path, "speedtest")
+    before = (tmp_path / "speed.json").read_text()
     real, made = speed_grid.make_bench, []
 
     def flaky(case, seed=0):
@@ -152,8 +157,9 @@ def test_failure_midway_leaves_no_speed_json(tmp_path, monkeypatch):
     monkeypatch.setattr(speed_grid, "make_bench", flaky)
     with pytest.raises(RuntimeError, match="boom"):
         run_speed(tiny_config(models=["rnn", "gru"]), tmp_path, "speedtest")
-    assert json.loads((tmp_path / "speed.json").read_text()) == {"old": True}
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["speed.json"]
+    assert (tmp_path / "speed.json").read_text() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".rnnbench-output", "speed.csv",
+                                                           "speed.json"]
 
 
 def test_numba_point_reports_speedup_from_interleaved_samples():
@@ -168,7 +174,7 @@ def test_numba_point_reports_speedup_from_interleaved_samples():
 
 @pytest.mark.slow
 def test_cached_start_reuses_the_cache():
-    from rnnbench.speed_numba import cached_start
+    from rnnbench.speed.startup import cached_start
 
     res = cached_start(threads=1, dtype="float32")
     assert res["cached"]["numba_work_s"] < res["fresh_cache"]["numba_work_s"]
@@ -177,49 +183,65 @@ def test_cached_start_reuses_the_cache():
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_path(tmp_path):
-    cfg = tiny_config(models=["lstm", "numba_rnn"], devices=["cuda"], seq_len=[5])
+    cfg = tiny_config(models=["lstm", "gru", "numba_rnn"], devices=["cuda"], seq_len=[5])
     data = run_speed(cfg, tmp_path, "speedtest-gpu")
     cuda = [c for c in data["configs"] if c["device"] == "cuda"]
-    assert {c["cudnn"] for c in cuda} == {True, False}
-    assert all(c["family"] == "lstm" and c["peak_mem_mib"] > 0 for c in cuda)
+    assert {c["impl"] for c in cuda} == {"default", "no_cudnn", "unrolled"}
+    assert all(c["family"] in ("lstm", "gru") and c["peak_mem_mib"] > 0 for c in cuda)
+    assert {c["kernel"].split(":")[0] for c in cuda if c["impl"] == "default"} == {"cudnn"}
     assert any(s.get("family") == "numba_rnn" for s in data["skipped"])
-    assert any(r["name"] == "cudnn_off/cudnn_on" for r in data["ratios"])
+    assert any(r["name"] == "no_cudnn/default" for r in data["ratios"])
     assert data["environment"]["gpu_name"]
 
 
 # ---------------------------------------------------------------- report
-def _ratio(median, q75, hidden=64):
+def _ratio(median, q75, hidden=64, impl="default"):
     return {"name": "gru/lstm", "quantity": "train_step", "device": "cpu", "hidden": hidden,
-            "batch": 16, "seq_len": 50, "median": median, "q75": q75, "q25": median / 2}
+            "batch": 16, "seq_len": 50, "median": median, "q75": q75, "q25": median / 2,
+            "impl": impl}
 
 
-def _cfg(family, t, ms):
-    return {"family": family, "device": "cpu", "cudnn": None, "layers": 1,
-            "bidirectional": False, "hidden": 64, "batch": 16, "seq_len": t,
+def _cfg(family, t, ms, impl="default", hidden=64):
+    return {"family": family, "cell": family, "device": "cpu", "impl": impl, "layers": 1,
+            "bidirectional": False, "hidden": hidden, "batch": 16, "seq_len": t,
+            "kernel": "onednn: fused" if family == "lstm" else "aten: loop",
+            "flops": {"train_step": {"gru": 3, "lstm": 4}.get(family, 1)},
             "train_step_ms": {"median": ms}}
 
 
+def _claims_text(data):
+    from rnnbench.report.speed import speed_claim_lines
+
+    return "\n".join(speed_claim_lines(data))
+
+
 @pytest.mark.parametrize("ratios,verdict", [
-    ([_ratio(0.8, 0.9), _ratio(0.7, 0.8, 128)], "holds"),
-    ([_ratio(0.8, 0.9), _ratio(1.0, 1.1, 128)], "holds only under a condition"),
-    ([_ratio(1.1, 1.2)], "not observed"),
+    ([_ratio(0.8, 0.9), _ratio(0.9, 0.95, impl="no_onednn")], "holds**"),
+    ([_ratio(4.4, 4.6), _ratio(0.92, 0.95, impl="no_onednn"),
+      _ratio(0.8, 0.9, impl="unrolled")], "holds only under a condition: under equal "
+                                          "implementations only; as shipped"),
+    ([_ratio(0.8, 0.9), _ratio(1.0, 1.1, 128)], "holds only under a condition: at some"),
+    ([_ratio(1.1, 1.2), _ratio(1.1, 1.2, impl="no_onednn")], "not observed"),
 ])
 def test_gru_claim_verdicts(ratios, verdict):
-    data = {"ratios": ratios, "configs": [], "matmul": {"cpu": {}}}
-    text = "\n".join(speed_claims(data))
+    data = {"ratios": ratios, "matmul": {"cpu": {}},
+            "configs": [_cfg(f, 50, 1.0, impl, h) for f in ("gru", "lstm")
+                        for impl in ("default", "no_onednn", "unrolled") for h in (64, 128)]}
+    text = _claims_text(data)
     gru_part = text.split("### Recurrence")[0]
     assert f"**Verdict: {verdict}" in gru_part
+    assert "0.75–0.75× the flops of an LSTM's" in gru_part  # the architecture, apart
 
 
 @pytest.mark.parametrize("times,verdict", [
     ((3.0, 4.0, 6.0), "holds"),        # 2 ms fixed + 0.04 ms a step: affine, hence linear
     ((1.0, 4.0, 1.5), "not observed"),  # no straight line through these
-    ((1.0, 4.0), "not observed (the grid needs three"),
+    ((1.0, 4.0), "not observed: the grid needs three"),
 ])
 def test_linear_time_claim(times, verdict):
     configs = [_cfg("rnn", t, ms) for t, ms in zip((25, 50, 100), times, strict=False)]
     data = {"ratios": [], "matmul": {"cpu": {}}, "configs": configs}
-    text = "\n".join(speed_claims(data)).split("### Recurrence")[1]
+    text = _claims_text(data).split("### Recurrence")[1]
     assert f"**Verdict: {verdict}" in text
 
 
@@ -228,7 +250,7 @@ def test_linear_time_claim_partly():
     configs += [{**_cfg("gru", t, ms), "family": "gru"} for t, ms in
                 ((25, 1.0), (50, 4.0), (100, 1.5))]
     data = {"ratios": [], "matmul": {"cpu": {}}, "configs": configs}
-    text = "\n".join(speed_claims(data)).split("### Recurrence")[1]
+    text = _claims_text(data).split("### Recurrence")[1]
     assert "**Verdict: holds only under a condition: linear for 1 of 2" in text
     assert "gru H=64 B=16" in text
 
@@ -239,33 +261,67 @@ def test_speed_section_from_a_real_run(tmp_path):
     lines = speed_section(json.loads(json.dumps(data)), tmp_path / "figures")
     text = "\n".join(lines)
     assert (tmp_path / "figures" / "speed_throughput.png").stat().st_size > 0
-    assert text.count("| gru |") >= 4  # one row per (H, T)
+    assert text.count("| gru | as shipped |") >= 4  # one row per (H, T)
+    assert "| gru | oneDNN off | aten |" in text and "| gru | cell by cell | unrolled |" in text
     assert "gru/lstm" in text
     assert "GRU trains faster than LSTM" not in text  # the claims go to the report's claims
-    assert "GRU trains faster than LSTM" in "\n".join(speed_claims(data))
+    assert "GRU trains faster than LSTM" in _claims_text(data)
 
 
-def test_whole_step_pair_is_the_same_computation_both_ways():
-    from rnnbench.speed_grid import full_step_pair
-
-    steps, (rnn, head, trainer) = full_step_pair(hidden=6, batch=3, seq_len=5, input_size=4,
-                                                 dtype="float64", seed=0)
-    before = rnn.weight_hh_l0.detach().clone()
-    for _ in range(3):
-        steps["torch"]()
-        steps["numba"]()
-    assert not torch.equal(before, rnn.weight_hh_l0)  # both sides really trained
-    np.testing.assert_allclose(trainer.w_hh, rnn.weight_hh_l0.detach().numpy(), rtol=0,
-                               atol=1e-12)
-    np.testing.assert_allclose(trainer.w_out, head.weight.detach().numpy(), rtol=0, atol=1e-12)
+def test_a_failed_method_check_shows_as_failed(tmp_path):
+    data = run_speed(tiny_config(models=["rnn"], seq_len=[3]), tmp_path / "out", "speedtest")
+    data["timer_check"][0].update(ratio=1.5, ok=False)
+    text = "\n".join(speed_section(data, tmp_path / "figures"))
+    assert "**Method check FAILED for 1 of 1 cases:**" in text and "**FAILED** |" in text
+    data["timer_check"][0].update(ratio=1.02, ok=True)
+    assert "FAILED" not in "\n".join(speed_section(data, tmp_path / "figures"))
 
 
-def test_numba_point_records_both_comparisons():
-    from rnnbench.speed_grid import numba_point
+def test_the_benchmark_times_the_training_step_fit_takes(monkeypatch):
+    """The timed call is TrainStep itself: the same update as a TrainStep that fit would take on
+    the same model, weights and batch."""
+    from rnnbench.models.build import build_model
+    from rnnbench.models.families import GRUConfig
+    from rnnbench.speed.bench import Case, make_bench
+    from rnnbench.training import step as step_module
 
-    p = numba_point(8, 2, 5, 3, "float32", warmup=1, repeats=2, min_sample_s=0.001,
-                    matmul_gflops=10.0, seed=0)
-    for key in ("speedup", "forward_speedup", "pure_speedup"):
-        assert p[key]["median"] > 0 and len(p[key]["samples"]) == 2
-    assert p["pure_numba_step_ms"]["median"] > 0 and p["torch_full_step_ms"]["median"] > 0
-    assert 0 < p["pure_matmul_fraction"] < 10
+    calls = []
+    real = step_module.TrainStep.__call__
+    monkeypatch.setattr(step_module.TrainStep, "__call__",
+                        lambda self, x, y: calls.append(1) or real(self, x, y))
+    case = Case("gru", hidden=5, batch=3, seq_len=4, input_size=2, dtype="float64")
+    bench = make_bench(case, seed=3)
+    bench.train_step()
+    assert len(calls) == 1
+    torch.manual_seed(3)
+    twin = build_model(GRUConfig(family="gru", hidden_size=5), case.spec()).double()
+    step_module.TrainStep(twin, case.train_config(), case.spec())(*bench.inputs)
+    for a, b in zip(bench.model.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("family,impl,kernel", [
+    ("lstm", "default", "onednn"), ("lstm", "no_onednn", "aten"), ("gru", "default", "aten"),
+    ("rnn", "default", "aten"), ("gru", "unrolled", "unrolled"), ("numba_rnn", "default", "numba"),
+])
+def test_the_kernel_that_ran_is_read_from_a_profile(family, impl, kernel):
+    from rnnbench.speed.bench import Case, kernel_of, make_bench
+
+    if kernel == "onednn" and not torch.backends.mkldnn.is_available():
+        pytest.skip("this torch build has no oneDNN")
+    case = Case(family, hidden=8, batch=2, seq_len=3, input_size=4, impl=impl)
+    assert kernel_of(make_bench(case), case).split(":")[0] == kernel
+
+
+def test_a_timer_disagreement_is_a_failed_check():
+    calls = [0]
+
+    def drifting():  # slower the more it is called: ours runs first, the Timer later
+        calls[0] += 1
+        time.sleep(SLEEP_S * (1 + calls[0] / 20))
+
+    res = timer_check(drifting, threads=1, warmup=0, repeats=3, min_sample_s=0.01)
+    assert res["ratio"] < 0.9 and res["ok"] is False
+    ok = timer_check(lambda: time.sleep(SLEEP_S), threads=1, warmup=1, repeats=3,
+                     min_sample_s=0.02, tolerance=0.5)
+    assert ok["ok"] is True

@@ -18,7 +18,8 @@ from rnnbench.report.study import (
     study_claims,
     study_section,
 )
-from rnnbench.study import StudyConfig, load_studies, run_study, slug, validate_study
+from rnnbench.study.run import load_studies, run_study, validate_study
+from rnnbench.study.schema import StudyConfig, slug
 from tests.conftest import ROOT, mlflow_runs
 
 TINY = ["tasks.adding.seq_len=8", "tasks.adding.n_train=128", "tasks.adding.n_val=32",
@@ -123,13 +124,14 @@ def test_run_study_writes_a_folder_per_run_and_a_summary_that_agrees(tmp_path):
     assert "**Verdict: not observed (no run without clipping to compare with)**" in lines
 
 
-def test_a_failure_midway_leaves_no_summary(tmp_path, monkeypatch):
-    import rnnbench.experiment
+def test_a_failure_midway_leaves_the_previous_study_intact(tmp_path, monkeypatch):
+    import rnnbench.training.run
 
     out = tmp_path / "out"
-    out.mkdir()
-    (out / "summary.json").write_text("{}")  # a stale one from an earlier study
-    real, calls = rnnbench.experiment.run_training, []
+    params = write_params(tmp_path, {"s": study()})
+    run_study(params, "s", out)
+    before = (out / "summary.json").read_text()
+    real, calls = rnnbench.training.run.run_training, []
 
     def flaky(*args, **kwargs):
         calls.append(1)
@@ -137,11 +139,12 @@ def test_a_failure_midway_leaves_no_summary(tmp_path, monkeypatch):
             raise RuntimeError("boom")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(rnnbench.experiment, "run_training", flaky)
+    monkeypatch.setattr(rnnbench.training.run, "run_training", flaky)
     with pytest.raises(RuntimeError, match="boom"):
-        run_study(write_params(tmp_path, {"s": study()}), "s", out)
-    assert not (out / "summary.json").exists()
+        run_study(params, "s", out)
+    assert (out / "summary.json").read_text() == before
     assert (out / "norm" / "rnn" / "seed0" / "metrics.json").exists()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
 
 
 def test_an_exploding_sigma_study_records_the_divergence_and_reports_it(tmp_path):

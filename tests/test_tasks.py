@@ -5,11 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rnnbench.tasks import TASKS, get_task
+from rnnbench.config import ConfigError
 from rnnbench.tasks.adding import BASELINE_MSE, Adding, AddingConfig
 from rnnbench.tasks.base import data_hash, xent_np
 from rnnbench.tasks.chars import CharsConfig
 from rnnbench.tasks.copy import DELIM, N_COPY, Copy, CopyConfig, baseline_xent
+from rnnbench.tasks.registry import TASKS, get_task
 from rnnbench.tasks.sine import Sine, SineConfig
 
 SMALL = {
@@ -51,7 +52,7 @@ def test_generation_is_deterministic_and_shaped(name):
 
 
 def test_unknown_task_names_the_known_ones():
-    with pytest.raises(KeyError, match="unknown task 'nope' .known: sine, adding, copy, "):
+    with pytest.raises(ConfigError, match="unknown task 'nope' .known: sine, adding, copy, "):
         get_task("nope")
 
 

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from rnnbench.config import GRUConfig, LSTMConfig
-from rnnbench.models import build_model
+from rnnbench.models.build import build_model
+from rnnbench.models.families import GRUConfig, LSTMConfig
 from rnnbench.tasks.base import data_hash
 from rnnbench.tasks.chars import (
     STDLIB_FILES,

@@ -348,7 +348,7 @@ def test_validating_params_reads_no_dataset_and_the_loaders_check_its_sizes():
 
     from rnnbench.tasks import co2, digits, sunspots
 
-    code = ("import sys; from rnnbench.config import load_params; load_params('params.yaml'); "
+    code = ("import sys; from rnnbench.params import load_params; load_params('params.yaml'); "
             "print(sorted(m for m in ('sklearn', 'statsmodels') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          check=True).stdout

@@ -9,10 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from rnnbench.config import GRUConfig, RNNConfig, TrainConfig
-from rnnbench.models import build_model
+from rnnbench.config import ConfigError
+from rnnbench.models.build import build_model
+from rnnbench.models.families import GRUConfig, RNNConfig
 from rnnbench.tasks.adding import Adding, AddingConfig
-from rnnbench.train import clip_gradients, fit
+from rnnbench.training.fit import fit
+from rnnbench.training.schema import TrainConfig
+from rnnbench.training.step import clip_gradients
 
 TASK = Adding()
 CFG = AddingConfig(seq_len=6, n_train=512, n_val=128, n_test=128)
@@ -119,22 +122,21 @@ def test_float64_runs_in_float64():
 def test_cuda_requested_without_a_gpu_is_an_error():
     if torch.cuda.is_available():
         pytest.skip("a GPU is present")
-    with pytest.raises(RuntimeError, match="train.device = 'cuda': no CUDA device"):
+    with pytest.raises(ConfigError, match="train.device = 'cuda': no CUDA device"):
         train(device="cuda")
 
 
 def test_compilation_and_thread_pinning_come_before_on_start_and_the_clock():
     events = []
 
-    class Compiled(torch.nn.Module):
-        def precompile(self):
-            events.append("precompile")
-            time.sleep(0.05)
-            return 0.05
+    def precompile():
+        events.append("precompile")
+        time.sleep(0.05)
+        return 0.05
 
     torch.manual_seed(0)
     model = build_model(GRUConfig(family="gru", hidden_size=8), SPEC)
-    model.extra = Compiled()
+    model.precompile = precompile
     r = fit(model, SPEC, metrics_fn, DATA, TrainConfig(max_steps=2), 0,
             on_start=lambda: events.append("start"),
             on_epoch=lambda row, series: events.append("epoch"))

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from rnnbench.warm import ENV, delegate
+from rnnbench.warm.client import ENV, delegate
 from tests.conftest import ROOT, TINY, warm_server
 
 TRAIN = ["train", "--task", "sine", "--model", "gru", "--seed", "3",
@@ -32,8 +32,9 @@ def rnnbench(args: list[str], env: dict) -> subprocess.CompletedProcess:
 
 def test_delegated_run_matches_a_local_run(server, tmp_path, _private_mlflow):
     env = {k: v for k, v in os.environ.items() if k != ENV}
-    warm = rnnbench([*TRAIN, "--out", str(tmp_path / "warm")], env | {ENV: str(server)})
-    local = rnnbench([*TRAIN, "--out", str(tmp_path / "local")], env)
+    warm = rnnbench([*TRAIN, "--out-outside", "--out", str(tmp_path / "warm")],
+                    env | {ENV: str(server)})
+    local = rnnbench([*TRAIN, "--out-outside", "--out", str(tmp_path / "local")], env)
     assert warm.returncode == local.returncode == 0, warm.stderr + local.stderr
     assert "gru on sine (seed 3): status=ok" in warm.stdout  # the child wrote to our stdout
     a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("warm", "local"))
@@ -55,7 +56,7 @@ def test_without_a_server_commands_run_locally(tmp_path):
 
 
 def test_a_failed_background_compile_is_said_once(monkeypatch, capsys):
-    import rnnbench.warm as warm
+    import rnnbench.warm.server as warm
 
     state = {"running": True}
 

@@ -224,16 +224,9 @@ class NumbaRNN(nn.Module):
 
 def compile_kernels(dtype: str = "float32") -> float:
     """Compile, or load from NUMBA_CACHE_DIR, every Numba kernel the pipeline runs in `dtype`:
-    NumbaRNN's forward and BPTT (training, and the probes' state gradients) and the pure-Numba
-    training step of the speed benchmark (Adam, clipping by norm, MSE on the last step). Numba
-    specialises on types, not values, so tiny shapes compile what every shape uses. Returns the
-    seconds it took."""
-    import numpy as np
-
-    from rnnbench.kernels.step import NumbaTrainer
-
+    NumbaRNN's forward and BPTT (training, and the probes' state gradients). Numba specialises
+    on types, not values, so tiny shapes compile what every shape uses. Returns the seconds it
+    took."""
     start = time.perf_counter()
     NumbaRNN(3, 4, dtype=getattr(torch, dtype)).precompile()
-    trainer = NumbaTrainer(3, 4, 1, optimizer="adam", clip="norm", dtype=np.dtype(dtype))
-    trainer.step(np.zeros((2, 2, 3), dtype), np.zeros((2, 1), dtype))
     return time.perf_counter() - start

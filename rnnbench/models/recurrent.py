@@ -14,8 +14,11 @@ from torch import nn
 
 
 class RecurrentNet(nn.Module):
-    """`stateful`: each call starts from the final state of the previous call (detached, so
-    gradients stop at the chunk boundary: truncated BPTT) until reset_state()."""
+    """A core and a linear head (rnnbench.models.contract.SequenceModel). `stateful`: each call
+    starts from the final state of the previous call (detached, so gradients stop at the chunk
+    boundary: truncated BPTT) until reset_state()."""
+
+    takes_targets = False
 
     def __init__(self, core: nn.Module, hidden_size: int, bidirectional: bool, output_size: int,
                  readout: Literal["last", "all"], stateful: bool = False):
@@ -29,6 +32,10 @@ class RecurrentNet(nn.Module):
 
     def reset_state(self) -> None:
         self.state = None
+
+    def precompile(self) -> float:
+        """The core's JIT compile (the Numba RNN), outside any timed step; 0 for torch cores."""
+        return self.core.precompile() if hasattr(self.core, "precompile") else 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.stateful:
@@ -70,14 +77,3 @@ def scaled_orthogonal_w_hh_(core: nn.Module, scale: float) -> None:
                 nn.init.orthogonal_(p)
                 p.mul_(scale)
 
-
-def recurrent_param_count(family: str, input_size: int, hidden: int, layers: int,
-                          bidirectional: bool) -> int:
-    """Closed form: per layer and direction, gates * (H(I + H) + 2H), with I the layer's input."""
-    gates = {"rnn": 1, "numba_rnn": 1, "gru": 3, "lstm": 4}[family]
-    dirs = 2 if bidirectional else 1
-    total = 0
-    for layer in range(layers):
-        i = input_size if layer == 0 else dirs * hidden
-        total += dirs * gates * (hidden * (i + hidden) + 2 * hidden)
-    return total

@@ -18,12 +18,21 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from rnnbench.models.recurrent import recurrent_param_count
 from rnnbench.tasks.base import BOS, PAD, TaskSpec
 
 
 class Seq2Seq(nn.Module):
+    """rnnbench.models.contract.SequenceModel: takes the targets while training, no carried
+    state, nothing to compile."""
+
     takes_targets = True
+    stateful = False
+
+    def reset_state(self) -> None:
+        pass
+
+    def precompile(self) -> float:
+        return 0.0
 
     def __init__(self, cfg, spec: TaskSpec):
         super().__init__()
@@ -101,17 +110,3 @@ class Seq2Seq(nn.Module):
             raise ValueError("this encoder-decoder has no attention (attention: false)")
         return self.decode(x)[1]
 
-
-def seq2seq_param_count(cfg, spec: TaskSpec) -> int:
-    """Closed form of Seq2Seq's trainable parameters."""
-    e, h = cfg.embed_size, cfg.hidden_size
-    dirs = 2 if cfg.bidirectional else 1
-    ctx = dirs * h if cfg.attention else 0
-    total = (spec.input_vocab + spec.output_size) * e  # embeddings
-    total += recurrent_param_count(cfg.cell, e, h, cfg.num_layers, cfg.bidirectional)
-    total += recurrent_param_count(cfg.cell, e + ctx, h, cfg.num_layers, False)
-    if cfg.bidirectional:
-        total += (2 if cfg.cell == "lstm" else 1) * (2 * h * h + h)
-    if cfg.attention:
-        total += dirs * h * h + (h * h + h) + h
-    return total + (h + ctx) * spec.output_size + spec.output_size

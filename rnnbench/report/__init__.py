@@ -1,5 +1,2 @@
-"""Build the benchmark report from result files; nothing here trains or recomputes a result."""
-
-from rnnbench.report.build import build_report, load_results
-
-__all__ = ["build_report", "load_results"]
+"""The report, built from result files only (build.py); its schema (schema.py) and command
+(command.py). Nothing here trains, recomputes a result, or imports torch or MLflow."""

@@ -9,12 +9,18 @@ import statistics
 from collections import defaultdict
 from pathlib import Path
 
-from rnnbench.io import atomic_dir, write_text_atomic
+from rnnbench.io import (
+    FILE_MARKER,
+    atomic_dir,
+    check_output_dir,
+    check_output_file,
+    write_text_atomic,
+)
 from rnnbench.report.claims import claims_section
 from rnnbench.report.figures import learning_curves
 from rnnbench.report.probes import decay_figure, probes_section
 from rnnbench.report.showcase import breakdown_tables, showcase_lines
-from rnnbench.report.speed import speed_claims, speed_section
+from rnnbench.report.speed import speed_claim_lines, speed_section
 from rnnbench.report.study import study_section
 
 
@@ -117,7 +123,7 @@ def render(results: list[dict], title: str, missing: list[tuple], figures: dict[
                   + ", ".join(f"{m}/{t}/seed{s}" for m, t, s in missing), ""]
     lines += claims_section(grouped)
     if speed is not None:
-        lines += speed_claims(speed)
+        lines += speed_claim_lines(speed)
     probes = probes_by_task(grouped)
     if probes:
         lines += probes_section(probes, probe_figures)
@@ -133,6 +139,21 @@ def render(results: list[dict], title: str, missing: list[tuple], figures: dict[
     return "\n".join(lines) + "\n"
 
 
+REPORT_FILES = ("benchmark.md",)
+
+
+def check_report_out(out_dir: Path) -> None:
+    """Before any work: the report's own files in out_dir may only replace earlier reports."""
+    out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        from rnnbench.io import OutputError
+
+        raise OutputError(f"{out_dir}: exists and is not a folder; choose another output path")
+    check_output_dir(out_dir / "figures", "report-figures")
+    for name in REPORT_FILES:
+        check_output_file(out_dir / name)
+
+
 def build_report(results_dir: Path, out_dir: Path, title: str = "rnnbench report",
                  expected: list[tuple] | None = None, speed_json: Path | None = None,
                  studies_dir: Path | None = None) -> Path:
@@ -142,7 +163,8 @@ def build_report(results_dir: Path, out_dir: Path, title: str = "rnnbench report
     missing = [e for e in (expected or []) if e not in have]
     speed = json.loads(speed_json.read_text(encoding="utf-8")) if speed_json else None
     grouped = group(results)
-    with atomic_dir(out_dir / "figures") as tmp:
+    check_report_out(out_dir)
+    with atomic_dir(out_dir / "figures", kind="report-figures") as tmp:
         figures = {task: f"figures/{name}" for task, name in
                    learning_curves(grouped, tmp).items()}
         probe_figures = {}
@@ -161,7 +183,8 @@ def build_report(results_dir: Path, out_dir: Path, title: str = "rnnbench report
                    for line in study_section(json.loads(path.read_text(encoding="utf-8")), tmp)
                    ] if studies_dir else []
     path = out_dir / "benchmark.md"
-    write_text_atomic(path, render(results, title, missing, figures, speed, probe_figures,
+    write_text_atomic(path, f"<!-- {FILE_MARKER} report: edits here are lost -->\n"
+                      + render(results, title, missing, figures, speed, probe_figures,
                                    task_extras)
                       + ("\n## Controlled experiments\n\n" + "\n".join(studies) + "\n"
                          if studies else ""))

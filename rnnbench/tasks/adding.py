@@ -44,6 +44,7 @@ class Adding(Task):
             name=self.name, shape="many_to_one", input_size=2, output_size=1, loss="mse",
             readout="last", metric="mse", higher_is_better=False,
             solved_threshold=cfg.solved_mse,
+            claims=("gates_long_range",),
             definition="Arjovsky et al. 2016: one marker uniform in each half, target = sum",
         )
 

@@ -3,19 +3,24 @@
 A task turns its config and a seed into train/val/test splits of numpy arrays, says what shape
 of problem it is, which loss trains it, which metric judges it, the trivial baseline for that
 metric and the threshold that counts as solved. The training loop, the report and the pipeline
-read only this contract; they never branch on a task's name.
+read only this contract; they never branch on a task's name. A task also declares which of
+the report's claims its results feed (TaskSpec.claims). Numpy only: validating params loads
+every task module, and the data and report stages never load torch.
 """
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass
-from typing import ClassVar, Literal
+from typing import TYPE_CHECKING, ClassVar, Literal
 
 import numpy as np
-import torch
 
-from rnnbench.config import StrictModel, TrainOverrides
+from rnnbench.config import StrictModel
+from rnnbench.training.schema import TrainOverrides
+
+if TYPE_CHECKING:
+    import torch
 
 Shape = Literal["many_to_one", "many_to_many", "seq2seq", "one_to_many"]
 SPLITS = ("train", "val", "test")
@@ -55,6 +60,8 @@ class TaskSpec:
     # seq2seq: targets are `output_len` tokens (EOS, then PAD); inputs are PAD-padded token ids
     # that the model embeds itself (no one-hot encoding); PAD targets are left out of the loss.
     output_len: int | None = None
+    # The report's claims this task's runs are evidence for (names in rnnbench.report.claims).
+    claims: tuple[str, ...] = ()
 
     @property
     def stateful(self) -> bool:
@@ -117,30 +124,6 @@ class Task:
 
 
 # ---------------------------------------------------------------- shared helpers
-def encode_inputs(x: np.ndarray, spec: TaskSpec, dtype: torch.dtype) -> torch.Tensor:
-    """Stored inputs -> model inputs (B, T, input_size): one-hot for token tasks; seq2seq models
-    take the token ids (B, T) and embed them."""
-    t = torch.from_numpy(np.ascontiguousarray(x))
-    if spec.shape == "seq2seq":
-        return t.long()
-    if spec.input_vocab is not None:
-        return torch.nn.functional.one_hot(t.long(), spec.input_vocab).to(dtype)
-    return t.to(dtype)
-
-
-def encode_targets(y: np.ndarray, spec: TaskSpec, dtype: torch.dtype) -> torch.Tensor:
-    t = torch.from_numpy(np.ascontiguousarray(y))
-    return t.long() if spec.loss == "xent" else t.to(dtype)
-
-
-def loss_fn(spec: TaskSpec, pred: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The task's training loss; the mean over every predicted element."""
-    if spec.loss == "mse":
-        return torch.nn.functional.mse_loss(pred, y)
-    return torch.nn.functional.cross_entropy(pred.reshape(-1, pred.shape[-1]), y.reshape(-1),
-                                             ignore_index=spec.ignore_index)
-
-
 def xent_np(logits: np.ndarray, y: np.ndarray, ignore_index: int | None = None) -> float:
     """Mean softmax cross-entropy in nats; logits (..., C), integer targets (...); targets equal
     to ignore_index are left out of the mean."""

@@ -28,13 +28,15 @@ import sys
 import sysconfig
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
-import torch
 from pydantic import Field, model_validator
 
 from rnnbench.tasks.base import Task, TaskConfig, TaskSpec, xent_np
+
+if TYPE_CHECKING:
+    import torch
 
 # Well-known, stable, pure-Python modules (about 320k characters on Python 3.11), sorted.
 STDLIB_FILES = ("argparse.py", "contextlib.py", "difflib.py", "functools.py", "heapq.py",
@@ -221,11 +223,12 @@ class Chars(Task):
                 "text": decode(prompt.tolist() + ids, vocab)}
 
 
-@torch.no_grad()
 def sample(model: torch.nn.Module, prompt: np.ndarray, n: int, temperature: float, seed: int,
            vocab_size: int) -> list[int]:
     """n ids sampled one at a time from a RecurrentNet (its core and head), carrying the core's
     state from the prompt on; seeded, on the model's device and dtype."""
+    import torch  # the trained model's showcase: the only part of a task that runs torch
+
     p = next(model.parameters())
     gen = torch.Generator(device=p.device).manual_seed(seed)
 
@@ -233,13 +236,14 @@ def sample(model: torch.nn.Module, prompt: np.ndarray, n: int, temperature: floa
         t = torch.as_tensor(np.asarray(ids, dtype=np.int64), device=p.device)
         return torch.nn.functional.one_hot(t, vocab_size).to(p.dtype)[None]  # (1, T, V)
 
-    out, h = model.core(one_hot(prompt), None)
     ids: list[int] = []
-    for _ in range(n):
-        logits = model.head(out[:, -1]).double() / temperature  # (1, V)
-        nxt = int(torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=gen))
-        ids.append(nxt)
-        out, h = model.core(one_hot([nxt]), h)
+    with torch.no_grad():
+        out, h = model.core(one_hot(prompt), None)
+        for _ in range(n):
+            logits = model.head(out[:, -1]).double() / temperature  # (1, V)
+            nxt = int(torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=gen))
+            ids.append(nxt)
+            out, h = model.core(one_hot([nxt]), h)
     return ids
 
 

@@ -79,6 +79,7 @@ class Dates(Task):
             name=self.name, shape="seq2seq", input_size=len(IN_VOCAB),
             output_size=len(OUT_VOCAB), loss="xent", readout="all", metric="exact_match",
             higher_is_better=True, solved_threshold=cfg.solved_exact_match,
+            claims=("attention_long_inputs",),
             definition=f"{len(FORMATS)} human date formats, 1950-2049 -> YYYY-MM-DD",
             input_vocab=len(IN_VOCAB), output_len=11)
 

@@ -59,6 +59,7 @@ class Reverse(Task):
             name=self.name, shape="seq2seq", input_size=v, output_size=v, loss="xent",
             readout="all", metric="exact_match", higher_is_better=True,
             solved_threshold=cfg.solved_exact_match,
+            claims=("attention_long_inputs",),
             definition=f"reverse {cfg.min_len}-{cfg.max_len} symbols from {cfg.symbols}",
             input_vocab=v, output_len=cfg.max_len + 1)
 

@@ -4,7 +4,6 @@ attention showcase. Token conventions (PAD, BOS, EOS) are rnnbench.tasks.base's.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from rnnbench.tasks.base import BOS, EOS, PAD, xent_np
 
@@ -71,6 +70,8 @@ def attention_showcase(model, split: dict, in_vocab: Vocab, out_vocab: Vocab, ti
     """Attention maps of the first n test examples, when the model has attention."""
     if not getattr(model, "attention", False):
         return None
+    import torch  # the trained model's showcase: the only part of a task that runs torch
+
     p = next(model.parameters())
     x = torch.from_numpy(split["x"][:n]).to(p.device)
     weights = model.attention_weights(x).cpu().double().numpy()

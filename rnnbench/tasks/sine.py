@@ -47,6 +47,7 @@ class Sine(Task):
             name=self.name, shape="many_to_one", input_size=1, output_size=1, loss="mse",
             readout="last", metric="mse", higher_is_better=False,
             solved_threshold=cfg.solved_mse,
+            claims=("worked_example",),
             definition="lecture notes' example: sin over [-2pi, 2pi], 100 points, noise 0.1, "
                        "window 10 -> next value",
         )

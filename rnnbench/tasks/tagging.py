@@ -92,6 +92,7 @@ class Tagging(Task):
             name=self.name, shape="many_to_many", input_size=cfg.n_symbols, output_size=2,
             loss="xent", readout="all", metric="accuracy", higher_is_better=True,
             solved_threshold=cfg.solved_accuracy,
+            claims=("bidirectional_future",),
             definition=f"tag each of {cfg.seq_len} uniform symbols from {cfg.n_symbols} with "
                        "whether it occurs again later (needs the future: bidirectional)",
             input_vocab=cfg.n_symbols,

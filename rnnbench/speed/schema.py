@@ -1,0 +1,78 @@
+"""The `speed:` section of params.yaml: the grids and the procedure's knobs."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from rnnbench.config import NonNegInt, PositiveFloat, PositiveInt, Seed, StrictModel
+from rnnbench.models.families import FAMILIES, RECURRENT_SHAPES
+
+TIMED = [n for n, f in FAMILIES.items() if f.shapes == RECURRENT_SHAPES]  # recurrent families
+
+
+def _unique(name: str, values: list) -> None:
+    if len(set(values)) != len(values):
+        raise ValueError(f"{name}: duplicate entries in {values}")
+
+
+class NumbaGrid(StrictModel):
+    """numba_rnn vs torch nn.RNN (1 layer, unidirectional, training step and forward)."""
+
+    hidden: list[PositiveInt] = Field([32, 256], min_length=1)  # H
+    batch: list[PositiveInt] = Field([1, 16], min_length=1)  # B, sequences per step
+    seq_len: list[PositiveInt] = Field([50], min_length=1)  # T, time steps
+    input_sizes: list[PositiveInt] = Field([32, 1], min_length=1)  # D, features per step
+
+    def points(self) -> list[tuple[int, int, int, int]]:
+        return list(itertools.product(self.hidden, self.batch, self.seq_len, self.input_sizes))
+
+
+class SpeedConfig(StrictModel):
+    """The `speed:` section of params.yaml. The defaults are a QUICK grid: 64 configurations + 8
+    Numba grid points, about 85 s on two shared CPU cores, ~22 s of it the two Numba start-up
+    child processes (cached_start).
+
+    FULL grids:
+    - numba_grid, from the project's issue on the Numba RNN: hidden [32, 64, 128, 256, 512],
+      batch [1, 16, 64], seq_len [50, 200], input_sizes [32, 1].
+    - the models grid, on the shapes of Baidu DeepBench's RNN kernel benchmarks (vanilla RNN,
+      LSTM and GRU training and inference at hidden 256..2560, batch 4..128, time steps 25..1500;
+      github.com/baidu-research/DeepBench, rnn_problems.h), cut to what a CPU finishes:
+      hidden [256, 512, 1024], batch [16, 32, 64], seq_len [25, 50, 100], input_size = hidden
+      (DeepBench feeds H-wide inputs; here one D for the grid, e.g. 256), layers [1, 2],
+      bidirectional [false, true].
+    """
+
+    models: list[str] = Field(TIMED, min_length=1)  # recurrent families of the registry
+    hidden: list[PositiveInt] = Field([32, 128], min_length=1)  # H, units per direction
+    batch: list[PositiveInt] = Field([16], min_length=1)  # B, sequences per call
+    seq_len: list[PositiveInt] = Field([25, 50, 100], min_length=1)  # T: 3 to fit a + b T
+    input_size: PositiveInt = 32  # D, features per time step
+    layers: list[PositiveInt] = Field([1, 2], min_length=1)  # stacked layers; >1 gives ratios
+    bidirectional: list[bool] = Field([False, True], min_length=1)  # both give bi/uni ratios
+    numba_grid: NumbaGrid | None = NumbaGrid()  # null: skip the numba_rnn vs rnn grid
+    warmup: NonNegInt = 2  # untimed calls of each case before its samples
+    repeats: PositiveInt = 5  # timed samples per case and quantity
+    min_sample_s: PositiveFloat = 0.01  # s: each sample loops the call at least this long
+    threads: Annotated[int, Field(gt=0, le=1024)] = 1  # torch, Numba, BLAS threads, pinned
+    devices: list[Literal["cpu", "cuda"]] = Field(["cpu", "cuda"], min_length=1)  # cuda: if any
+    check_timer: NonNegInt = 2  # configurations cross-checked against torch's benchmark Timer
+    dtype: Literal["float32", "float64"] = "float32"  # of the models and of the matmul yardstick
+    optimizer: Literal["adam", "sgd", "rmsprop"] = "adam"  # of the timed training step
+    timer_tolerance: Annotated[float, Field(gt=0, lt=1)] = 0.1  # |ours/Timer - 1| allowed
+    cached_start: bool = True  # time two fresh processes (empty Numba cache, then reused): ~30 s
+    seed: Seed = 0  # weights and inputs
+
+    @model_validator(mode="after")
+    def _no_duplicates(self) -> SpeedConfig:
+        for i, m in enumerate(self.models):
+            if m not in TIMED:
+                raise ValueError(f"models.{i} = {m!r}: not a recurrent family the benchmark "
+                                 f"times (one of {', '.join(TIMED)})")
+        for name in ("models", "hidden", "batch", "seq_len", "layers", "bidirectional",
+                     "devices"):
+            _unique(name, getattr(self, name))
+        return self

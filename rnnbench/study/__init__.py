@@ -1,0 +1,2 @@
+"""Studies: controlled experiments over ordinary tracked runs; the schema (schema.py) and the
+runner with its summary (run.py)."""
