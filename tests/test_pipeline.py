@@ -55,6 +55,7 @@ def repo(tmp_path_factory):
     (dest / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["PYTHONPATH"] = str(dest)  # the copy's code, not the installed checkout's
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
     sh(["git", "init", "-q"], dest, env)
     sh(git + ["add", "-A"], dest, env)
