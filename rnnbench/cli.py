@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import os
 import sys
+from pathlib import Path
 
 from rnnbench.commands import Parser, add_params, guarded
 from rnnbench.report import command as report_cmd
 from rnnbench.speed import command as speed_cmd
 from rnnbench.study import command as study_cmd
+from rnnbench.sweep import command as sweep_cmd
 from rnnbench.tasks import command as data_cmd
 from rnnbench.training import command as train_cmd
 
@@ -60,6 +62,21 @@ def cmd_ui(args) -> int:
     return run_ui(args.port)
 
 
+def cmd_server(args) -> int:
+    import subprocess
+
+    from rnnbench.io import project_root
+    from rnnbench.tracking import server_command
+
+    root = project_root()
+    backend = args.backend or f"sqlite:///{root / 'mlflow-server.db'}"
+    cmd = server_command(backend, Path(args.artifacts or root / "mlartifacts"), args.host,
+                         args.port, args.workers)
+    print(f"rnnbench server: MLflow on http://{args.host}:{args.port} (store {backend}); "
+          f"workers set MLFLOW_TRACKING_URI=http://{args.host}:{args.port}", file=sys.stderr)
+    return subprocess.call(cmd)
+
+
 def cmd_warm(args) -> int:
     from rnnbench.warm.server import serve
 
@@ -86,6 +103,19 @@ def parser() -> Parser:
     sp = sub.add_parser("ui", help="serve the MLflow UI for this project on 127.0.0.1")
     sp.add_argument("--port", type=int, default=5000)
     sp.set_defaults(fn=cmd_ui)
+    sp = sub.add_parser(sweep_cmd.NAME, help=sweep_cmd.HELP, description=sweep_cmd.HELP)
+    sweep_cmd.arguments(sp)
+    sp.set_defaults(fn=sweep_cmd.run)
+    sp = sub.add_parser("server", help="serve one MLflow tracking server (SQLite or PostgreSQL "
+                                       "store, artifacts over HTTP) for sweeps and teams")
+    sp.add_argument("--backend", help="store URI: sqlite:///PATH or postgresql://USER@HOST:PORT/DB "
+                                      "(default: sqlite at the project root, mlflow-server.db)")
+    sp.add_argument("--artifacts", help="artifact folder (default: mlartifacts/ at the root)")
+    sp.add_argument("--host", default="127.0.0.1", help="bind address (default loopback; "
+                                                        "0.0.0.0 to serve other machines)")
+    sp.add_argument("--port", type=int, default=5001)
+    sp.add_argument("--workers", type=int, default=1)
+    sp.set_defaults(fn=cmd_server)
     sp = sub.add_parser("warm", help="serve stage commands from one process that has imported "
                                      "torch and MLflow (make run starts it; see "
                                      "rnnbench/warm/server.py)")

@@ -99,6 +99,15 @@ def check_inside(path: Path, root: Path) -> None:
                           "there")
 
 
+def mark_output_dir(path: Path, kind: str) -> None:
+    """Make `path` an output folder of `kind` that results are added to one by one (a sweep):
+    checked like check_output_dir, then created and marked."""
+    check_output_dir(path, kind)
+    path.mkdir(parents=True, exist_ok=True)
+    if _marker_kind(path) != kind:
+        (path / MARKER).write_text(json.dumps({"kind": kind}) + "\n", encoding="utf-8")
+
+
 def write_text_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

@@ -125,3 +125,97 @@ def run_ui(port: int = 5000) -> int:
     cmd = ["mlflow", "ui", "--backend-store-uri", tracking_uri(), "--host", "127.0.0.1",
            "--port", str(port)]
     return subprocess.call(cmd)
+
+
+# ---------------------------------------------------------------- sweeps and servers
+def client(uri: str | None = None):
+    from mlflow.tracking import MlflowClient
+
+    return MlflowClient(tracking_uri=uri or tracking_uri())
+
+
+def ensure_experiment(experiment: str, uri: str | None = None) -> str:
+    """The experiment's id, creating it (and, for SQLite, the store) now: once, before any
+    fan-out, so concurrent workers only ever find it."""
+    c, uri = client(uri), uri or tracking_uri()
+    exp = c.get_experiment_by_name(experiment)
+    if exp is not None:
+        return exp.experiment_id
+    location = (Path(uri.removeprefix("sqlite:///")).parent / "mlruns").as_uri() \
+        if uri.startswith("sqlite:///") else None
+    return c.create_experiment(experiment, artifact_location=location)
+
+
+def _runs(experiment: str, filter_string: str = "") -> list:
+    c = client()
+    exp = c.get_experiment_by_name(experiment)
+    if exp is None:
+        return []
+    out, token = [], None
+    while True:
+        page = c.search_runs([exp.experiment_id], filter_string, max_results=1000,
+                             page_token=token)
+        out += list(page)
+        token = page.token
+        if not token:
+            return out
+
+
+def final_runs(experiment: str) -> dict[str, str]:
+    """config_hash -> run id of every run whose result is final: FINISHED, or FAILED as a
+    diverged training (a deterministic result, not an error)."""
+    out = {}
+    for r in _runs(experiment):
+        h = r.data.tags.get("config_hash")
+        final = r.info.status == "FINISHED" or (r.info.status == "FAILED"
+                                                and r.data.tags.get("status") == "diverged")
+        if h and final:
+            out.setdefault(h, r.info.run_id)
+    return out
+
+
+def record_failure(experiment: str, run_name: str, tags: dict[str, str], reason: str) -> str:
+    """A FAILED run that says why it never trained (an invalid configuration); its id."""
+    c = client()
+    run = c.create_run(ensure_experiment(experiment), run_name=run_name,
+                       tags={**tags, "failure_reason": reason[:5000]})
+    c.set_terminated(run.info.run_id, status="FAILED")
+    return run.info.run_id
+
+
+RESULT_FILES = ("metrics.json", "curves.csv", "probes.json", "showcase.json")
+
+
+def download_results(experiment: str, sweep: str, dest: Path) -> int:
+    """The result files of a sweep's finished runs, as a results folder the report reads:
+    dest/<model>-<hash>/<task>/seed<k>/; each run's model is named with its variant."""
+    import json
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    c, n = client(), 0
+    for r in _runs(experiment, f"tags.sweep = '{sweep}'"):
+        tags = r.data.tags
+        if r.info.status != "FINISHED" and tags.get("status") != "diverged":
+            continue
+        folder = dest / f"{tags['model']}-{tags['config_hash'][:8]}" / tags["task"] / \
+            f"seed{tags['seed']}"
+        folder.mkdir(parents=True, exist_ok=True)
+        have = {a.path for a in c.list_artifacts(r.info.run_id)}
+        for name in RESULT_FILES:
+            if name in have:
+                c.download_artifacts(r.info.run_id, name, str(folder))
+        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        if tags.get("variant"):
+            metrics["model"] = f"{tags['model']} [{tags['variant']}]"
+        (folder / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+        n += 1
+    return n
+
+
+def server_command(backend: str, artifacts: Path, host: str, port: int,
+                   workers: int = 1) -> list[str]:
+    """`mlflow server` on `backend` (sqlite:///... or postgresql://...), serving artifacts
+    from `artifacts` over HTTP, so remote workers need no shared filesystem."""
+    return ["mlflow", "server", "--backend-store-uri", backend, "--artifacts-destination",
+            Path(artifacts).resolve().as_uri(), "--serve-artifacts", "--host", host, "--port",
+            str(port), "--workers", str(workers)]

@@ -40,6 +40,7 @@ LAYERS = [
     ["rnnbench.training.run", "rnnbench.speed.*"],
     ["rnnbench.study.*"],
     ["rnnbench.report.*"],
+    ["rnnbench.sweep.*"],
     ["rnnbench.*.command", "rnnbench.cli", "rnnbench.warm.server"],
 ]
 

@@ -4,7 +4,9 @@ stage, `rnnbench train` and the studies, so all produce the same outputs."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import math
 from pathlib import Path
 
@@ -60,6 +62,24 @@ def probe_metrics(results: list[dict]) -> dict[str, float]:
     return out
 
 
+def run_identity(params, task_name: str, model_name: str, seed: int) -> dict:
+    """Everything that determines a run's result: the task's data config, the model's config
+    at the width a parameter budget chooses, the training config with the task's overrides,
+    the seeds and the probes. Its hash (config_hash) tags the run, so a sweep can tell a
+    configuration already trained."""
+    task_cfg = params.task(task_name)
+    spec = get_task(task_name).spec(task_cfg)
+    return {"task_name": task_name, "task": data_config(task_cfg),
+            "model": resolve_width(params.model(model_name), spec).model_dump(mode="json"),
+            "train": params.train.with_overrides(task_cfg.train).model_dump(mode="json"),
+            "seed": seed, "data_seed": params.data.seed,
+            "probe": params.probe.model_dump(mode="json") if params.probe else None}
+
+
+def config_hash(identity: dict) -> str:
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
+
+
 def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
                  data_dir: Path | None = None, stage: str = "cli",
                  tags: dict[str, str] | None = None) -> dict:
@@ -86,7 +106,9 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
 
     tags = {"task": task_name, "model": model_name, "family": model_cfg.family,
             "seed": str(seed), "dvc_stage": stage, "data_sha256": meta["sha256"],
-            "device": train_cfg.device, **(tags or {})}
+            "device": train_cfg.device,
+            "config_hash": config_hash(run_identity(params, task_name, model_name, seed)),
+            **(tags or {})}
     run_params = {"task": data_config(task_cfg), "model": model_cfg.model_dump(mode="json"),
                   "train": train_cfg.model_dump(mode="json"), "seed": seed,
                   "data_seed": params.data.seed, "n_params": n_params}

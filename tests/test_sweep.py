@@ -1,0 +1,218 @@
+"""Sweeps: the plan from SWEEP.yaml, then real runs on a local Ray cluster of two workers logging
+to a real `mlflow server` on loopback, with a SQLite store and with PostgreSQL; resumed, a
+sweep skips what is finished; a bad value fails its trial alone; a report is built from the
+tracking store."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rnnbench.config import ConfigError, apply_overrides
+from tests.conftest import ROOT, TINY, mlflow_runs
+
+LRS = [0.01, 0.003, -1.0]  # the last is invalid: its trials fail, the others run
+
+
+def write_sweep(tmp: Path, **over) -> Path:
+    raw = apply_overrides(yaml.safe_load((ROOT / "params.yaml").read_text()),
+                          TINY + ["experiment=sweeptest"])
+    (tmp / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
+    sweep = {"name": "tiny", "params": "params.yaml", "models": ["rnn", "gru"],
+             "tasks": ["adding"], "seeds": [0], "axes": {"train.lr": LRS}, **over}
+    (tmp / "sweep.yaml").write_text(yaml.safe_dump(sweep, sort_keys=False))
+    return tmp / "sweep.yaml"
+
+
+# ---------------------------------------------------------------- the plan
+def test_plan_crosses_the_axes_and_marks_invalid_trials(tmp_path):
+    from rnnbench.sweep.plan import plan
+
+    _, trials = plan(write_sweep(tmp_path))
+    assert [(t.model, t.overrides) for t in trials] == [
+        (m, [f"train.lr={lr}"]) for m in ("rnn", "gru") for lr in LRS]
+    bad = [t for t in trials if t.error]
+    assert len(bad) == 2 and "train.lr = -1.0: Input should be greater than 0" in bad[0].error
+    hashes = [t.config_hash for t in trials if not t.error]
+    assert len(set(hashes)) == 4  # the learning rate is part of the configuration
+    _, again = plan(write_sweep(tmp_path))
+    assert [t.config_hash for t in again if not t.error] == hashes
+
+
+def test_a_seeded_sample_is_reproducible(tmp_path):
+    from rnnbench.sweep.plan import plan
+
+    picks = {s: [t.name for t in plan(write_sweep(tmp_path, sample={"n": 3, "seed": s}))[1]]
+             for s in (0, 0, 1)}
+    assert len(picks[0]) == 3 and picks[0] != picks[1]
+    with pytest.raises(ConfigError, match="sample.n = 9: the grid has only 6 trials"):
+        plan(write_sweep(tmp_path, sample={"n": 9}))
+
+
+@pytest.mark.parametrize("over,message", [
+    ({"axes": {"train.nope": [1]}}, "axes.train.nope: no such key"),
+    ({"models": ["nope"]}, "model 'nope' is not defined"),
+    ({"models": ["seq2seq_gru"]}, "cannot serve task 'adding'"),
+    ({"name": "Bad Name"}, "name = 'Bad Name'"),
+    ({"seeds": [-1]}, "seeds.0 = -1"),
+])
+def test_mistakes_in_the_sweep_stop_it_in_one_line(tmp_path, over, message):
+    from rnnbench.sweep.plan import plan
+
+    with pytest.raises(ConfigError, match=message) as info:
+        plan(write_sweep(tmp_path, **over))
+    assert "\n" not in str(info.value)
+
+
+# ---------------------------------------------------------------- servers
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def mlflow_server(backend: str, artifacts: Path) -> Iterator[str]:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "rnnbench.cli", "server", "--backend",
+                             backend, "--artifacts", str(artifacts), "--port", str(port)],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, proc.stderr.read()
+            try:
+                with urllib.request.urlopen(f"{url}/health", timeout=2) as r:
+                    if r.read() == b"OK":
+                        break
+            except OSError:
+                pass
+            assert time.monotonic() < deadline, "mlflow server did not start"
+            time.sleep(0.5)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def _pg_bin() -> Path | None:
+    found = shutil.which("initdb")
+    if found:
+        return Path(found).resolve().parent
+    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))
+    return versions[-1].parent if versions else None
+
+
+def _install_postgres() -> str | None:
+    """Debian's postgresql, installed when missing (as root); None, or why it cannot be."""
+    if _pg_bin() is not None:
+        return None
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return "PostgreSQL is not installed and apt-get cannot install it here (not root)"
+    done = subprocess.run("apt-get install -y -q postgresql || (apt-get update -q && "
+                          "apt-get install -y -q postgresql)", shell=True, capture_output=True,
+                          text=True, timeout=600)
+    return None if done.returncode == 0 and _pg_bin() else \
+        f"apt-get install postgresql failed: {done.stderr.strip()[-300:]}"
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    """A throwaway PostgreSQL cluster on loopback; its SQLAlchemy URI."""
+    why = _install_postgres()
+    if why:
+        pytest.skip(why)
+    bin_, port = _pg_bin(), free_port()
+    run_as = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    base = Path(tempfile.mkdtemp(prefix="rnnbench-pg-"))
+    base.chmod(0o777)  # the postgres user owns the cluster inside
+    data, sock = base / "data", base / "sock"
+    sock.mkdir()
+    sock.chmod(0o777)
+
+    def pg(*cmd: str) -> None:
+        done = subprocess.run([*run_as, *cmd], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+
+    try:
+        pg(str(bin_ / "initdb"), "-D", str(data), "-U", "postgres", "--auth=trust")
+        pg(str(bin_ / "pg_ctl"), "-D", str(data), "-l", str(base / "log"), "-w", "-o",
+           f"-p {port} -k {sock} -c listen_addresses=127.0.0.1", "start")
+        pg(str(bin_ / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres",
+           "mlflow")
+        yield f"postgresql://postgres@127.0.0.1:{port}/mlflow"
+    finally:
+        subprocess.run([*run_as, str(bin_ / "pg_ctl"), "-D", str(data), "-m", "immediate",
+                        "stop"], capture_output=True, timeout=60)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- sweeps, end to end
+def sweep(path: Path, url: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "MLFLOW_TRACKING_URI": url, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-m", "rnnbench.cli", "sweep", str(path), "--out",
+                           str(out), "--out-outside", "--cpus", "2", *extra], cwd=path.parent,
+                          env=env, capture_output=True, text=True, timeout=600)
+
+
+def check_sweep_against(url: str, tmp: Path) -> None:
+    path, out = write_sweep(tmp), tmp / "out"
+    t0 = time.perf_counter()
+    first = sweep(path, url, out)
+    wall = time.perf_counter() - t0
+    assert first.returncode == 1, first.stderr  # two trials failed: said by the exit status
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["counts"] == {"done": 4, "running": 0, "failed": 2, "skipped": 0}
+    assert "sweep tiny: 4 done, 2 failed, 0 skipped" in first.stdout
+    assert "0 done, 1 running" in first.stderr or "1 done" in first.stderr  # progress lines
+
+    client, runs = mlflow_runs(url)
+    by_status = {}
+    for r in runs:
+        by_status.setdefault(r.info.status, []).append(r)
+    assert len(by_status["FINISHED"]) == 4 and len(by_status["FAILED"]) == 2
+    for r in by_status["FINISHED"]:
+        assert r.data.tags["sweep"] == "tiny" and r.data.tags["variant"].startswith("train.lr=")
+        assert r.data.tags["config_hash"] in {t["config_hash"] for t in summary["trials"]}
+        assert "metrics.json" in [a.path for a in client.list_artifacts(r.info.run_id)]
+    assert all("greater than 0" in r.data.tags["failure_reason"] for r in by_status["FAILED"])
+    pids = {t["pid"] for t in summary["trials"] if t["status"] == "finished"}
+    print(f"\nsweep of 6 trials on 2 Ray workers: {wall:.1f} s, {len(pids)} worker processes")
+
+    t0 = time.perf_counter()
+    second = sweep(path, url, out)
+    again = json.loads((out / "summary.json").read_text())
+    assert again["counts"]["skipped"] == 4 and again["counts"]["done"] == 0
+    assert len(mlflow_runs(url)[1]) == len(runs) + 2  # only the invalid trials, recorded again
+    print(f"resumed: 4 of 4 finished trials skipped in {time.perf_counter() - t0:.1f} s")
+    report = (out / "report" / "benchmark.md").read_text()
+    assert second.returncode == 1 and "(4 runs of sweep tiny)" in second.stdout
+    for model in ("rnn", "gru"):
+        for lr in LRS[:2]:
+            assert f"| {model} [train.lr={lr}] |" in report
+
+
+def test_a_sweep_on_ray_logs_to_an_mlflow_server_and_resumes(tmp_path):
+    with mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "artifacts") as url:
+        check_sweep_against(url, tmp_path)
+
+
+@pytest.mark.postgres
+def test_a_sweep_against_a_postgresql_store(tmp_path):
+    with postgres() as uri, mlflow_server(uri, tmp_path / "artifacts") as url:
+        check_sweep_against(url, tmp_path)
