@@ -63,8 +63,6 @@ def cmd_ui(args) -> int:
 
 
 def cmd_server(args) -> int:
-    import subprocess
-
     from rnnbench.io import project_root
     from rnnbench.tracking import server_command
 
@@ -73,8 +71,12 @@ def cmd_server(args) -> int:
     cmd = server_command(backend, Path(args.artifacts or root / "mlartifacts"), args.host,
                          args.port, args.workers)
     print(f"rnnbench server: MLflow on http://{args.host}:{args.port} (store {backend}); "
-          f"workers set MLFLOW_TRACKING_URI=http://{args.host}:{args.port}", file=sys.stderr)
-    return subprocess.call(cmd)
+          f"workers set MLFLOW_TRACKING_URI=http://{args.host}:{args.port}", file=sys.stderr,
+          flush=True)
+    # MLflow's job runners serve its GenAI features, which no run here uses: ten processes
+    # of ~250 MB each that would otherwise start beside every server.
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    os.execvpe(cmd[0], cmd, env)  # the server is this process: signals reach it directly
 
 
 def cmd_warm(args) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -90,7 +91,7 @@ def mlflow_server(backend: str, artifacts: Path) -> Iterator[str]:
     proc = subprocess.Popen([sys.executable, "-m", "rnnbench.cli", "server", "--backend",
                              backend, "--artifacts", str(artifacts), "--port", str(port)],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                            text=True)
+                            text=True, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 90
@@ -105,9 +106,13 @@ def mlflow_server(backend: str, artifacts: Path) -> Iterator[str]:
             assert time.monotonic() < deadline, "mlflow server did not start"
             time.sleep(0.5)
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+    finally:  # the server and every process it started
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
 
 
 def _pg_bin() -> Path | None:
