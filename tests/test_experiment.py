@@ -89,7 +89,7 @@ def test_probes_run_at_init_and_after_training(tmp_path, params_path):
 
 
 EVERY_TASK = ["sine", "adding", "copy", "chars", "digits", "sunspots", "co2", "sentiment",
-              "tagging", "dates", "reverse"]
+              "tagging", "dates", "reverse", "draw_digits"]
 
 
 @pytest.mark.parametrize("task", EVERY_TASK)
@@ -113,3 +113,4 @@ def test_every_task_trains_end_to_end(tmp_path, params_path, task):
     (run,) = mlflow_runs()[1]
     assert run.info.status == "FINISHED" and run.data.tags["task"] == task
     assert run.data.metrics[f"test_{m['metric']}"] == pytest.approx(value)
+    assert m["train_eval"]["rows"] > 0 and math.isfinite(m["train_eval"][m["metric"]])

@@ -37,7 +37,7 @@ LAYERS = [
     ["rnnbench.kernels.*", "rnnbench.models.*", "rnnbench.training.encode"],
     ["rnnbench.training.step", "rnnbench.training.fit", "rnnbench.probes.*",
      "rnnbench.tracking"],
-    ["rnnbench.training.run", "rnnbench.speed.*"],
+    ["rnnbench.training.evaluate", "rnnbench.training.run", "rnnbench.speed.*"],
     ["rnnbench.study.*"],
     ["rnnbench.report.*"],
     ["rnnbench.sweep.*"],

@@ -102,7 +102,7 @@ def _seq2seq_count(cfg: Seq2SeqConfig, spec: TaskSpec) -> int:
 
 
 # ---------------------------------------------------------------- the registry
-RECURRENT_SHAPES = frozenset({"many_to_one", "many_to_many"})
+RECURRENT_SHAPES = frozenset({"many_to_one", "many_to_many", "one_to_many"})
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from rnnbench.report.probes import decay_figure, probes_section
 from rnnbench.report.showcase import breakdown_tables, showcase_lines
 from rnnbench.report.speed import speed_claim_lines, speed_section
 from rnnbench.report.study import study_section
+from rnnbench.report.study_more import more_claims_section
 
 
 def load_results(results_dir: Path) -> list[dict]:
@@ -109,7 +110,8 @@ def probes_by_task(grouped: dict[str, dict[str, list[dict]]]) -> dict[str, dict[
 
 def render(results: list[dict], title: str, missing: list[tuple], figures: dict[str, str],
            speed: dict | None = None, probe_figures: dict[str, str] | None = None,
-           task_extras: dict[str, list[str]] | None = None) -> str:
+           task_extras: dict[str, list[str]] | None = None,
+           more_claims: list[str] | None = None) -> str:
     grouped = group(results)
     env = results[0] if results else {}
     lines = [f"# {title}", "",
@@ -122,6 +124,7 @@ def render(results: list[dict], title: str, missing: list[tuple], figures: dict[
         lines += ["**Missing runs** (in the grid, no result file): "
                   + ", ".join(f"{m}/{t}/seed{s}" for m, t, s in missing), ""]
     lines += claims_section(grouped)
+    lines += more_claims or []
     if speed is not None:
         lines += speed_claim_lines(speed)
     probes = probes_by_task(grouped)
@@ -179,13 +182,17 @@ def build_report(results_dir: Path, out_dir: Path, title: str = "rnnbench report
                        for task, by_model in grouped.items()}
         if speed is not None:
             speed["_section"] = relative(speed_section(speed, tmp))
+        summaries = [json.loads(p.read_text(encoding="utf-8"))
+                     for p in sorted(Path(studies_dir).glob("*/summary.json"))] \
+            if studies_dir else []
+        more = relative(more_claims_section(grouped, summaries, tmp))
         studies = [line for path in sorted(Path(studies_dir).glob("*/summary.json"))
                    for line in study_section(json.loads(path.read_text(encoding="utf-8")), tmp)
                    ] if studies_dir else []
     path = out_dir / "benchmark.md"
     write_text_atomic(path, f"<!-- {FILE_MARKER} report: edits here are lost -->\n"
                       + render(results, title, missing, figures, speed, probe_figures,
-                                   task_extras)
+                                   task_extras, more)
                       + ("\n## Controlled experiments\n\n" + "\n".join(studies) + "\n"
                          if studies else ""))
     return path

@@ -18,6 +18,9 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from rnnbench.report.probes import decay_figure  # noqa: E402
+from rnnbench.report.study_more import KINDS as MORE_KINDS  # noqa: E402
+from rnnbench.report.study_more import TITLES as MORE_TITLES  # noqa: E402
+from rnnbench.report.study_more import study_body_more  # noqa: E402
 from rnnbench.report.study_rules import (  # noqa: E402
     FORGET_RULE,
     SOLVED_RULE,
@@ -40,7 +43,7 @@ from rnnbench.report.study_rules import (  # noqa: E402
 
 TITLES = {"sigma": "recurrent weight scale σ_max(W_hh), with and without clipping",
           "forget_bias": "LSTM forget-gate bias", "clip_mode": "clipping by norm vs by value",
-          "memory": "memory length: the metric against T"}
+          "memory": "memory length: the metric against T", **MORE_TITLES}
 
 
 PUBLISHED = [
@@ -242,6 +245,8 @@ def _memory_section(s: dict, fig_dir: Path) -> list[str]:
 def study_claims(summary: dict) -> list[str]:
     """The claims a study tests, each with its measurement, rule and verdict."""
     kind, runs = summary["kind"], summary["runs"]
+    if kind in MORE_KINDS:  # decided over every study of the kind, in the claims section
+        return []
     if kind == "sigma":
         verdict, lines = sigma_verdict([(r["x_value"], _init(r, "decay_factor"))
                                         for r in runs])
@@ -291,5 +296,6 @@ def study_section(summary: dict, figures_dir: Path) -> list[str]:
     if not runs:
         return [*lines, "No runs.", ""]
     body = {"sigma": _sigma_section, "forget_bias": _forget_section, "memory": _memory_section,
-            "clip_mode": lambda s, _d: _outcome_table(s, ("clipping", _clip_name))}[s["kind"]]
+            "clip_mode": lambda s, _d: _outcome_table(s, ("clipping", _clip_name)),
+            **{k: lambda s, _d: study_body_more(s) for k in MORE_KINDS}}[s["kind"]]
     return [*lines, *body(s, figures_dir), *study_claims(s)]

@@ -21,6 +21,7 @@ the override that broke it.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 import multiprocessing
@@ -46,6 +47,9 @@ SUMMARY_SCHEMA = """summary.json, schema_version 1:
     baseline (trivial baseline's value of `metric`), baselines (the task's whole baseline dict),
     solved, steps, steps_to_solve, time_to_solve_s, train_time_s, clipped_fraction,
     train: {optimizer, lr, clip, clip_value}, model_config,
+    n_params, facts (the model family's registry facts: cell, gated, ...),
+    train_metric (the final model's `metric` on the training split), best_val_metric (the best
+    validation value of `metric` over the run's validations),
     grad: {loss, init: FIG | null, trained: FIG + {step, train_grad_norm} | null}
       FIG = {decay_factor, horizon: {threshold: lag | null}, end_ratio, sigma_max}
     probes: probes.json slimmed to the l0_fwd ratio curve (rnnbench.report.probes reads it)}]
@@ -163,7 +167,15 @@ def slim_probes(probes: list[dict]) -> list[dict]:
             for p in probes]
 
 
-def run_record(m: dict, probes: list[dict], params, label: str, x_value: Any, path: str) -> dict:
+def best_value(curves: list[dict], key: str, higher: bool) -> float | None:
+    """The best finite value of column `key` over a run's curve rows (read from curves.csv)."""
+    vals = [float(r[key]) for r in curves if r.get(key) not in (None, "")]
+    vals = [v for v in vals if math.isfinite(v)]
+    return (max(vals) if higher else min(vals)) if vals else None
+
+
+def run_record(m: dict, probes: list[dict], params, label: str, x_value: Any, path: str,
+               curves: list[dict] | None = None) -> dict:
     t = params.train.with_overrides(params.task(m["task"]).train)
     metric = m["metric"]
     return {
@@ -180,7 +192,10 @@ def run_record(m: dict, probes: list[dict], params, label: str, x_value: Any, pa
         "clipped_fraction": m["clipped_fraction"],
         "train": {"optimizer": t.optimizer, "lr": t.lr, "clip": t.clip,
                   "clip_value": t.clip_value},
-        "model_config": m["model_config"], "grad": grad_figures(probes),
+        "model_config": m["model_config"], "n_params": m["n_params"], "facts": m["facts"],
+        "train_metric": _num((m.get("train_eval") or {}).get(metric)),
+        "best_val_metric": best_value(curves or [], f"val_{metric}", m["higher_is_better"]),
+        "grad": grad_figures(probes),
         "probes": slim_probes(probes),
     }
 
@@ -194,7 +209,9 @@ def _run_one(job: dict) -> dict:
     m = run_training(params, job["task"], job["model"], job["seed"], job["out"] / rel,
                      data_dir=None, stage=job["stage"], tags=job["tags"])
     probes = json.loads((job["out"] / rel / "probes.json").read_text(encoding="utf-8"))
-    return run_record(m, probes, params, job["tags"]["variant"], job["x_value"], rel)
+    with (job["out"] / rel / "curves.csv").open(encoding="utf-8") as f:
+        curves = list(csv.DictReader(f))
+    return run_record(m, probes, params, job["tags"]["variant"], job["x_value"], rel, curves)
 
 
 def run_study(params_path: str | Path, name: str, out: Path, stage: str = "cli") -> dict:

@@ -9,14 +9,17 @@ from pydantic import Field, model_validator
 
 from rnnbench.config import Seed, StrictModel
 
-KINDS = ("sigma", "forget_bias", "clip_mode", "memory")
+KINDS = ("sigma", "forget_bias", "clip_mode", "memory", "depth", "overfit", "activation")
 Override = Annotated[str, Field(min_length=3)]
 
 
 class StudyConfig(StrictModel):
     """One entry of the `studies:` section."""
 
-    kind: Literal["sigma", "forget_bias", "clip_mode", "memory"]  # how the report shows it
+    # how the report shows it; depth: 1-3 layers at equal width and equal size; overfit: LSTM
+    # vs GRU on a small dataset, train/validation gap; activation: tanh vs relu at each sigma
+    kind: Literal["sigma", "forget_bias", "clip_mode", "memory", "depth", "overfit",
+                  "activation"]
     task: str
     models: list[str] = Field(min_length=1)  # presets from params.models
     seeds: list[Seed] = Field(min_length=1)
@@ -29,7 +32,7 @@ class StudyConfig(StrictModel):
 
     @model_validator(mode="after")
     def _check(self) -> StudyConfig:
-        if self.kind in ("sigma", "memory") and not self.x:
+        if self.kind in ("sigma", "memory", "depth", "activation") and not self.x:
             raise ValueError(f"x: required for kind {self.kind!r} (the key of the x-axis)")
         slugs: dict[str, str] = {}
         for label in self.variants:

@@ -38,13 +38,14 @@ class AddingConfig(TaskConfig):
 class Adding(Task):
     name = "adding"
     Config = AddingConfig
+    length_key = "seq_len"
 
     def spec(self, cfg: AddingConfig) -> TaskSpec:
         return TaskSpec(
             name=self.name, shape="many_to_one", input_size=2, output_size=1, loss="mse",
             readout="last", metric="mse", higher_is_better=False,
             solved_threshold=cfg.solved_mse,
-            claims=("gates_long_range",),
+            claims=("gates_long_range", "any_length", "gate_keeps_content"),
             definition="Arjovsky et al. 2016: one marker uniform in each half, target = sum",
         )
 
@@ -70,6 +71,11 @@ class Adding(Task):
         y = splits["test"]["y"]
         return {"name": "predict 1 (the expected sum)", "mse": BASELINE_MSE,
                 "mse_empirical": mse_np(np.ones_like(y), y)}
+
+    def memory_spans(self, cfg: AddingConfig, split: dict) -> np.ndarray:
+        """From the first marker to the last step, where the sum is read out."""
+        first = split["x"][:, :, 1].argmax(axis=1)  # the first marked step (the first half's)
+        return np.stack([first, np.full_like(first, split["x"].shape[1] - 1)], axis=1)
 
     def metrics(self, cfg: AddingConfig, pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
         mse = mse_np(pred, y)

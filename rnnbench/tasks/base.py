@@ -29,6 +29,9 @@ Split = dict[str, np.ndarray]  # {"x": inputs, "y": targets, optional extra per-
 # Token conventions of seq2seq tasks (inputs and targets alike): 0 pads, 1 starts the decoder's
 # input, 2 ends a sequence; symbols are 3 and up. Padded target positions count in no loss.
 PAD, BOS, EOS = 0, 1, 2
+# A trained model is also tested on inputs this many times longer than its training length T
+# (Task.at_length): "an RNN processes inputs of any length" in theory; in practice?
+LENGTH_FACTORS = (2, 4)
 
 
 class TaskConfig(StrictModel):
@@ -88,6 +91,7 @@ class Task:
 
     name: ClassVar[str]
     Config: ClassVar[type[TaskConfig]]
+    length_key: ClassVar[str | None] = None  # the config field holding the length T, if any
 
     def spec(self, cfg: TaskConfig) -> TaskSpec:
         raise NotImplementedError
@@ -113,6 +117,21 @@ class Task:
         input length or with and without negation: {title: {group label: value}}. `split` may
         hold, beside x and y, extra per-example arrays the generator stored for this."""
         return {}
+
+    def at_length(self, cfg: TaskConfig, factor: int) -> TaskConfig | None:
+        """The task with its length T (the config field `length_key`) multiplied by `factor`,
+        validated: the data a trained model is tested on beyond its training length. None when
+        the task has no such length."""
+        if self.length_key is None:
+            return None
+        longer = {self.length_key: getattr(cfg, self.length_key) * factor}
+        return type(cfg).model_validate({**cfg.model_dump(), **longer})
+
+    def memory_spans(self, cfg: TaskConfig, split: Split) -> np.ndarray | None:
+        """Optional (N, 2) int array, one row per example of `split`: (s, e) with s the step at
+        which the information the answer needs has been read and e the step at which the answer
+        is given, so the state must carry it over steps s+1..e. None when the task has none."""
+        return None
 
     def showcase(self, cfg: TaskConfig, model: torch.nn.Module, splits: dict[str, Split],
                  seed: int) -> dict | None:

@@ -45,6 +45,7 @@ class CopyConfig(TaskConfig):
 class Copy(Task):
     name = "copy"
     Config = CopyConfig
+    length_key = "delay"
 
     def spec(self, cfg: CopyConfig) -> TaskSpec:
         return TaskSpec(
@@ -52,7 +53,7 @@ class Copy(Task):
             output_size=N_SYMBOLS + 1, loss="xent", readout="all", metric="accuracy",
             higher_is_better=True, solved_threshold=cfg.solved_accuracy,
             definition="Arjovsky et al. 2016: 10 symbols from 8, T-1 blanks, delimiter, recall",
-            input_vocab=N_SYMBOLS + 2,
+            input_vocab=N_SYMBOLS + 2, claims=("any_length", "gate_keeps_content"),
         )
 
     @staticmethod
@@ -82,6 +83,11 @@ class Copy(Task):
         logits[:, :-N_COPY, BLANK] = 0.0  # certain blank while waiting
         logits[:, -N_COPY:, 1:] = 0.0  # uniform over the 8 symbols at recall
         return logits
+
+    def memory_spans(self, cfg: CopyConfig, split: dict) -> np.ndarray:
+        """From the last symbol read (step N_COPY - 1) to the first recall (step N_COPY + T)."""
+        n = len(split["x"])
+        return np.tile(np.array([N_COPY - 1, N_COPY + cfg.delay]), (n, 1))
 
     def metrics(self, cfg: CopyConfig, pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
         recalled = pred[:, -N_COPY:].argmax(axis=-1)

@@ -10,6 +10,7 @@ from rnnbench.tasks import (
     copy,
     dates,
     digits,
+    draw_digits,
     reverse,
     sentiment,
     sine,
@@ -20,7 +21,8 @@ from rnnbench.tasks.base import Task
 
 TASKS: dict[str, Task] = {m.TASK.name: m.TASK for m in (sine, adding, copy, chars,
                                                            digits, sunspots, co2, sentiment,
-                                                           tagging, dates, reverse)}
+                                                           tagging, dates, reverse,
+                                                           draw_digits)}
 
 
 def get_task(name: str) -> Task:

@@ -52,6 +52,12 @@ def vocab(cfg: ReverseConfig) -> Vocab:
 class Reverse(Task):
     name = "reverse"
     Config = ReverseConfig
+    length_key = "max_len"
+
+    def at_length(self, cfg: ReverseConfig, factor: int) -> ReverseConfig:
+        """Every input exactly `factor` times the longest training input: lengths never seen."""
+        n = cfg.max_len * factor
+        return ReverseConfig.model_validate({**cfg.model_dump(), "min_len": n, "max_len": n})
 
     def spec(self, cfg: ReverseConfig) -> TaskSpec:
         v = len(vocab(cfg))
@@ -59,7 +65,7 @@ class Reverse(Task):
             name=self.name, shape="seq2seq", input_size=v, output_size=v, loss="xent",
             readout="all", metric="exact_match", higher_is_better=True,
             solved_threshold=cfg.solved_exact_match,
-            claims=("attention_long_inputs",),
+            claims=("attention_long_inputs", "any_length"),
             definition=f"reverse {cfg.min_len}-{cfg.max_len} symbols from {cfg.symbols}",
             input_vocab=v, output_len=cfg.max_len + 1)
 

@@ -21,6 +21,7 @@ from rnnbench.tasks.data import data_config, make_data, read_data
 from rnnbench.tasks.registry import get_task
 from rnnbench.tracking import Tracker
 from rnnbench.training.encode import DTYPES, encode_inputs, encode_targets
+from rnnbench.training.evaluate import length_points, memory_gates, train_split_metrics
 from rnnbench.training.fit import fit, planned_steps
 
 SCHEMA_VERSION = 1
@@ -133,6 +134,13 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
         ok = result.status == "ok"
         breakdowns = task.breakdowns(task_cfg, result.test_pred, splits["test"]) if ok else {}
         showcase = task.showcase(task_cfg, model, splits, seed) if ok else None
+        # beyond the test split (rnnbench/training/evaluate.py): the train/validation gap, the
+        # same weights at 2x and 4x the length T, the keep gates over the memory spans
+        train_eval = train_split_metrics(model, task, task_cfg, spec, splits, train_cfg) \
+            if ok else {}
+        lengths = length_points(model, model_cfg, task, task_cfg, spec, params.data.seed,
+                                train_cfg) if ok else None
+        gates = memory_gates(model, task, task_cfg, spec, splits) if ok else None
         metrics = {
             "schema_version": SCHEMA_VERSION, "task": task_name, "model": model_name,
             "family": model_cfg.family, "facts": fam.facts(model_cfg), "seed": seed,
@@ -140,12 +148,13 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
             "model_config": model_cfg.model_dump(mode="json"), "task_config": data_config(task_cfg),
             "mlflow_run_id": tracker.run_id, **result.summary(),
             "metric": spec.metric, "higher_is_better": spec.higher_is_better,
-            "claims": list(spec.claims),
+            "claims": list(spec.claims), "definition": spec.definition,
             "solved_threshold": spec.solved_threshold,
             "solved": result.status == "ok" and spec.is_solved(test_value),
             "baseline": meta["baseline"], "n_params": n_params, "device": str(device),
             "dtype": train_cfg.dtype,
             "data_sha256": meta["sha256"], "breakdowns": breakdowns,
+            "train_eval": train_eval, "lengths": lengths, "gates": gates,
         }
         tracker.log_metrics({f"test_{k}": v for k, v in result.test.items()}
                             | {"train_time_s": result.train_time_s, "n_params": n_params,
