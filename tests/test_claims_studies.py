@@ -57,7 +57,8 @@ def test_depth_at_equal_width_only_is_a_condition_that_names_the_case():
 def test_depth_worse_or_within_the_spread_is_not_observed():
     worse = depth_runs("rnn", "rnn", {1: [0.8, 0.81], 2: [0.6, 0.62], 3: [0.9, 0.2]})
     c = depth_claim([summary("depth", worse)])
-    assert c.verdict == Verdict.NOT_OBSERVED and "2 vs 1: worse, 3 vs 1: same" in c.evidence[0]
+    assert c.verdict == Verdict.NOT_OBSERVED
+    assert "2 vs 1 layer: deeper worse, 3 vs 1 layer: about the same" in c.evidence[0]
 
 
 def test_depth_one_seed_is_not_measured_and_unequal_sizes_are_left_out():
@@ -70,13 +71,15 @@ def test_depth_one_seed_is_not_measured_and_unequal_sizes_are_left_out():
 
 
 # ---------------------------------------------------------------- overfitting
-def overfit_runs(lstm_gaps, gru_gaps, lstm_best=(0.9, 0.9), gru_best=(0.9, 0.9), budget=None):
+def overfit_runs(lstm_gaps, gru_gaps, lstm_best=None, gru_best=None, budget=None):
     """Accuracy runs whose train - validation gap is given; LSTM 4/3 the GRU's parameters."""
     out = []
     for (model, family, gaps, best, n) in (("lstm", "lstm", lstm_gaps, lstm_best, 400),
                                            ("gru", "gru", gru_gaps, gru_best, 300)):
+        best = best or (0.9,) * len(gaps)
         out += [rec(model, family, 0.9, s, budget=budget, n_params=n, train=0.9 + g / 2,
-                    val=0.9 - g / 2, best=b) for s, (g, b) in enumerate(zip(gaps, best))]
+                    val=0.9 - g / 2, best=b)
+                for s, (g, b) in enumerate(zip(gaps, best, strict=True))]
     return out
 
 

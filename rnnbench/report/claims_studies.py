@@ -91,7 +91,9 @@ def depth_claim(summaries: list[dict]) -> Claim:
         for c in _depth_cases(s):
             parts = [f"{L} layer{'s' if L > 1 else ''} {mean_text(_tests(rs))} "
                      f"({rs[0]['n_params']:,} parameters)" for L, rs in sorted(c["points"].items())]
-            verdicts = ", ".join(f"{L} vs 1: {o}" for L, o in c["outcomes"].items())
+            words = {"better": "deeper better", "worse": "deeper worse",
+                     "same": "about the same", "unknown": "unknown"}
+            verdicts = ", ".join(f"{L} vs 1 layer: {words[o]}" for L, o in c["outcomes"].items())
             lines.append(f"- {c['task']} ({c['study']}), {c['model']} ({c['cell']}), "
                          f"{c['series']}: test {c['metric']} " + "; ".join(parts)
                          + f" → {verdicts or 'nothing comparable'}"
@@ -158,7 +160,9 @@ def overfit_claim(summaries: list[dict]) -> Claim:
                 f"- {s['task']}, {key[1]} ({lstm[0]['n_params']:,} vs {gru[0]['n_params']:,} "
                 f"parameters, {ratio:.2f}×): train − validation gap in {metric}, LSTM vs GRU "
                 f"{gaps.text(3)}: LSTM overfits {overfits}; "
-                f"best validation {metric}, GRU vs LSTM {best.text(4)}: GRU {good}")
+                f"best validation {metric}, GRU vs LSTM {best.text(4)}: "
+                + {"better": "GRU better", "worse": "GRU worse", "same": "about the same"}.get(
+                    good, "unknown"))
             if "unknown" not in (more, good):
                 ok = more == "better" and good in ("better", "same")
                 outcomes.append(ok)
@@ -189,7 +193,7 @@ def _diverged(runs: list[dict]) -> int:
 def _growth(runs: list[dict]) -> float | None:
     vals = finite((r["grad"]["init"] or {}).get("decay_factor") for r in runs
                   if r.get("grad") and r["grad"].get("init"))
-    return statistics.median(vals) if vals else None
+    return statistics.mean(vals) if vals else None
 
 
 def activation_claim(summaries: list[dict]) -> Claim:
@@ -240,7 +244,7 @@ def activation_claim(summaries: list[dict]) -> Claim:
                  "a vanilla RNN with tanh and with relu at the same σ_max(W_hh) (W_hh = σ × an "
                  "orthogonal matrix), learning rate, seeds and budget, without clipping; growth "
                  "per step is the decay factor of ||dL/dh_t|| of the untrained model (> 1: the "
-                 "gradient grows going back in time; median over seeds); an explosion in "
+                 "gradient grows going back in time; mean over seeds); an explosion in "
                  "training is a run that diverged (non-finite loss or gradient). Rule: (a) at "
                  "each σ where relu's gradient grows, tanh's grows less; (b) at each σ where "
                  "some run diverged, fewer tanh seeds than relu seeds diverged.",

@@ -10,6 +10,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
 from rnnbench.report.claims import Grouped  # noqa: E402
 from rnnbench.report.claims_more import _length_runs, length_table, more_claims  # noqa: E402
@@ -43,7 +44,12 @@ def length_figure(grouped: Grouped, fig_dir: Path) -> list[str]:
         ax.plot(*zip(*base, strict=True), "--", color="gray", lw=1, label="trivial baseline")
         r0 = models[0][1][0]
         ax.axvline(r0["lengths"]["trained"], color="green", ls=":", lw=1, label="trained at T")
-        ax.set_xscale("log", base=2)
+        ax.set_xscale("log")
+        ax.set_xticks([n for _, n, _, _ in length_table(models[0][1])])
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        if not r0["higher_is_better"]:
+            ax.set_yscale("log")  # errors span decades from solved to far past the baseline
         ax.set_xlabel(f"evaluation length ({r0['lengths']['key']})")
         ax.set_ylabel(f"test {r0['metric']}")
         ax.set_title(f"{task}: trained at T, tested at 2T and 4T")
@@ -56,8 +62,12 @@ def length_figure(grouped: Grouped, fig_dir: Path) -> list[str]:
 
 
 def more_claims_section(grouped: Grouped, summaries: list[dict], fig_dir: Path) -> list[str]:
-    lines = [line for c in all_more_claims(grouped, summaries) for line in render_claim(c)]
-    return [*lines, *length_figure(grouped, Path(fig_dir))]
+    """Every claim of claims_more and claims_studies, rendered; the length figures after the
+    claim they illustrate (the third)."""
+    claims = all_more_claims(grouped, summaries)
+    lines = [line for c in claims[:3] for line in render_claim(c)]
+    lines += length_figure(grouped, Path(fig_dir))
+    return lines + [line for c in claims[3:] for line in render_claim(c)]
 
 
 # ---------------------------------------------------------------- study tables
@@ -84,8 +94,8 @@ def _tests(runs: list[dict]) -> str:
 def depth_body(s: dict) -> list[str]:
     lines = ["| model | series | layers | width | parameters | test metric | solved | status |",
              "|---|---|---|---|---|---|---|---|"]
-    for (model, series, layers), rs in sorted(_groups(
-            s["runs"], lambda r: r["model"], _series,
+    for (model, _, series, layers), rs in sorted(_groups(
+            s["runs"], lambda r: r["model"], lambda r: _series(r) != "equal width", _series,
             lambda r: r["model_config"]["num_layers"]).items()):
         c = rs[0]["model_config"]
         lines.append(f"| {model} | {series} | {layers} | {c['hidden_size']} "
