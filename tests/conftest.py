@@ -26,6 +26,7 @@ TINY = [
     "tasks.reverse.n_train=256", "tasks.reverse.n_val=64", "tasks.reverse.n_test=64",
     "tasks.reverse.max_len=6", "tasks.reverse.train.max_steps=20",
     "tasks.dates.n_train=256", "tasks.dates.n_val=64", "tasks.dates.n_test=64",
+    "tasks.draw_digits.train.max_steps=20",
     "models.seq2seq_gru_attn.hidden_size=8",
     "models.rnn.hidden_size=8", "models.lstm.hidden_size=8", "models.gru.hidden_size=8",
     "models.lecture_rnn.hidden_size=8", "models.numba_rnn.hidden_size=8",

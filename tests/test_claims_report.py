@@ -16,7 +16,7 @@ from tests.conftest import TINY
 from tests.test_study import TINY as STUDY_TINY
 from tests.test_study import write_params
 
-DRAW = ["tasks.draw_digits.train.max_steps=10", "tasks.draw_digits.train.eval_every=5"]
+DRAW = ["tasks.draw_digits.train.max_steps=10", "tasks.draw_digits.train.eval_every=5"]  # past TINY
 
 
 @pytest.fixture(scope="module")

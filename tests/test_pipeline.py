@@ -46,6 +46,8 @@ def repo(tmp_path_factory):
                                        "tasks: [tagging]}", "models.bigru.hidden_size=8",
                                        "grid.extra.seq2seq={models: [seq2seq_gru_attn], "
                                        "tasks: [reverse]}",
+                                       "grid.extra.one_to_many={models: [gru], "
+                                       "tasks: [draw_digits]}",
                                        "experiment=tiny"])
     raw["studies"] = {"tiny": {  # one small study: two sigmas, the tiny adding task
         "kind": "sigma", "task": "adding", "models": ["rnn"], "seeds": [0],
@@ -70,7 +72,7 @@ def test_outputs_mlflow_and_report_agree(repo):
     dest, _ = repo
     expected = {("rnn", "adding"), ("rnn", "sine"), ("gru", "adding"), ("gru", "sine"),
                 ("lecture_rnn", "sine"), ("gru", "chars"), ("bigru", "tagging"),
-                ("seq2seq_gru_attn", "reverse")}
+                ("seq2seq_gru_attn", "reverse"), ("gru", "draw_digits")}
     metrics = {}
     for model, task in expected:
         out = dest / "results" / "train" / model / task / "seed0"
@@ -105,6 +107,8 @@ def test_outputs_mlflow_and_report_agree(repo):
     summary = json.loads((dest / "results" / "study" / "tiny" / "summary.json").read_text())
     assert len(summary["runs"]) == 2 and {r["mlflow_run_id"] for r in summary["runs"]} <= set(by_id)
     assert "## Controlled experiments" in report
+    assert "### One input, a sequence out: the one-to-many shape" in report
+    assert (dest / "reports" / "figures" / "lengths_adding.png").exists()
 
 
 def run_ids_of(speed: dict) -> set[str]:
@@ -121,7 +125,7 @@ def test_dvc_knows_what_changed(repo):
     # gru's train stages, and the study stages: a study's variants may name any preset, so
     # they read the whole models section
     assert changed == {"train@gru-adding-0", "train@gru-sine-0", "train_suite@gru-chars-0",
-                       "study@tiny"}
+                       "train_one_to_many@gru-draw_digits-0", "study@tiny"}
     raw["models"]["gru"]["hidden_size"] = 8
     (dest / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     assert json.loads(sh(["dvc", "status", "--json"], dest, env)) == {}
