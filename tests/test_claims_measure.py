@@ -23,7 +23,8 @@ from rnnbench.training.schema import TrainConfig
 
 # ---------------------------------------------------------------- tasks
 def test_at_length_multiplies_each_tasks_length_and_validates():
-    assert Adding().at_length(AddingConfig(seq_len=25), 4).seq_len == 100
+    longer = Adding().at_length(AddingConfig(seq_len=25), 4)
+    assert longer.seq_len == 100 and longer.n_test == 1000 and longer.n_train == 1
     assert Copy().at_length(CopyConfig(delay=10), 2).delay == 20
     rev = get_task("reverse")
     longer = rev.at_length(rev.Config(min_len=3, max_len=15), 2)
@@ -148,3 +149,14 @@ def test_train_split_metrics_take_as_many_rows_as_validation_and_gates_a_gated_m
     assert 0 <= gates["layers"]["l0_fwd"]["keeping_fraction"] <= 1
     _, _, _, rnn, _ = trained("rnn")
     assert memory_gates(rnn, task, CFG, spec, data) is None
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
+def test_the_evaluations_run_where_the_model_is():
+    task, model_cfg, spec, model, data = trained()
+    model.to("cuda")
+    out = length_points(model, model_cfg, task, CFG, spec, 0, TRAIN)
+    assert out["same_parameters"] and all(np.isfinite(p["metrics"]["mse"]) for p in out["points"])
+    assert memory_gates(model, task, CFG, spec, data)["cell"] == "lstm"
+    assert train_split_metrics(model, task, CFG, spec, data, TRAIN)["rows"] == 64

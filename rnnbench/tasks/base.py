@@ -120,12 +120,19 @@ class Task:
 
     def at_length(self, cfg: TaskConfig, factor: int) -> TaskConfig | None:
         """The task with its length T (the config field `length_key`) multiplied by `factor`,
-        validated: the data a trained model is tested on beyond its training length. None when
-        the task has no such length."""
+        validated: the data a trained model is tested on beyond its training length (only its
+        test split is used, so the training and validation splits shrink to one example; a task
+        whose baseline is fitted on its training split must override this). None when the task
+        has no such length."""
         if self.length_key is None:
             return None
-        longer = {self.length_key: getattr(cfg, self.length_key) * factor}
-        return type(cfg).model_validate({**cfg.model_dump(), **longer})
+        small = {k: 1 for k in ("n_train", "n_val") if k in type(cfg).model_fields}
+        return type(cfg).model_validate({**cfg.model_dump(), **small,
+                                         **self.longer(cfg, factor)})
+
+    def longer(self, cfg: TaskConfig, factor: int) -> dict:
+        """The config fields at_length changes: by default T = factor x T."""
+        return {self.length_key: getattr(cfg, self.length_key) * factor}
 
     def memory_spans(self, cfg: TaskConfig, split: Split) -> np.ndarray | None:
         """Optional (N, 2) int array, one row per example of `split`: (s, e) with s the step at

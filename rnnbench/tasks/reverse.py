@@ -54,10 +54,9 @@ class Reverse(Task):
     Config = ReverseConfig
     length_key = "max_len"
 
-    def at_length(self, cfg: ReverseConfig, factor: int) -> ReverseConfig:
+    def longer(self, cfg: ReverseConfig, factor: int) -> dict:
         """Every input exactly `factor` times the longest training input: lengths never seen."""
-        n = cfg.max_len * factor
-        return ReverseConfig.model_validate({**cfg.model_dump(), "min_len": n, "max_len": n})
+        return {"min_len": cfg.max_len * factor, "max_len": cfg.max_len * factor}
 
     def spec(self, cfg: ReverseConfig) -> TaskSpec:
         v = len(vocab(cfg))
