@@ -15,6 +15,8 @@ import statistics
 from dataclasses import dataclass
 from typing import Literal
 
+from rnnbench.report.study_rules import _mean_std
+
 SE_FACTOR = 2.0
 PRACTICAL = 0.05
 RULE = (f"a difference of means counts when it exceeds {SE_FACTOR:g} standard errors of the "
@@ -68,10 +70,6 @@ def compare(a, b, higher_is_better: bool, baseline: float | None) -> Diff | None
     return Diff(ma, mb, len(a), len(b), gain, se, tol)
 
 
-def mean_text(values, digits: int = 4) -> str:
-    vals = finite(values)
-    if not vals:
-        return "n/a"
-    if len(vals) == 1:
-        return f"{vals[0]:.{digits}g}"
-    return f"{statistics.mean(vals):.{digits}g} ± {statistics.stdev(vals):.2g}"
+def mean_text(values) -> str:
+    """'mean ± std' of the finite values, 4 significant digits; 'n/a' when there are none."""
+    return _mean_std(finite(values))

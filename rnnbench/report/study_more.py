@@ -10,12 +10,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import NullFormatter, ScalarFormatter  # noqa: E402
 
 from rnnbench.report.claims import Grouped  # noqa: E402
 from rnnbench.report.claims_more import _length_runs, length_table, more_claims  # noqa: E402
 from rnnbench.report.claims_studies import KINDS, _gap, _series, study_claims_more  # noqa: E402
-from rnnbench.report.compare import finite, mean_text  # noqa: E402
+from rnnbench.report.compare import mean_text  # noqa: E402
 from rnnbench.report.verdict import Claim, render_claim  # noqa: E402
 
 TITLES = {"depth": "stacked layers at equal width and at equal parameter count",
@@ -44,15 +43,14 @@ def length_figure(grouped: Grouped, fig_dir: Path) -> list[str]:
         ax.plot(*zip(*base, strict=True), "--", color="gray", lw=1, label="trivial baseline")
         r0 = models[0][1][0]
         ax.axvline(r0["lengths"]["trained"], color="green", ls=":", lw=1, label="trained at T")
+        ticks = [n for _, n, _, _ in length_table(models[0][1])]
         ax.set_xscale("log")
-        ax.set_xticks([n for _, n, _, _ in length_table(models[0][1])])
-        ax.xaxis.set_major_formatter(ScalarFormatter())
-        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xticks(ticks, labels=[str(n) for n in ticks])
+        ax.minorticks_off()
         if not r0["higher_is_better"]:
             ax.set_yscale("log")  # errors span decades from solved to far past the baseline
-        ax.set_xlabel(f"evaluation length ({r0['lengths']['key']})")
-        ax.set_ylabel(f"test {r0['metric']}")
-        ax.set_title(f"{task}: trained at T, tested at 2T and 4T")
+        ax.set(xlabel=f"evaluation length ({r0['lengths']['key']})", ylabel=f"test {r0['metric']}",
+               title=f"{task}: trained at T, tested at 2T and 4T")
         ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(fig_dir / f"lengths_{task}.png")
@@ -113,7 +111,7 @@ def overfit_body(s: dict) -> list[str]:
                      f"| {rs[0]['n_params']:,} | {mean_text(r['train_metric'] for r in ok)} "
                      f"| {mean_text(r['val_metric'] for r in ok)} "
                      f"| {mean_text(r['best_val_metric'] for r in ok)} | {_tests(rs)} "
-                     f"| {mean_text(finite(_gap(r) for r in ok), 3)} |")
+                     f"| {mean_text(_gap(r) for r in ok)} |")
     return lines
 
 
@@ -126,7 +124,7 @@ def activation_body(s: dict) -> list[str]:
         steps = ", ".join(str(r["diverged_at_step"]) for r in rs if r["status"] != "ok") or "—"
         growth = [(r["grad"]["init"] or {}).get("decay_factor") for r in rs if r.get("grad")]
         lines.append(f"| {sigma:g} | {act} | {_status(rs)} | {steps} "
-                     f"| {mean_text(finite(growth), 3)} | {_tests(rs)} |")
+                     f"| {mean_text(growth)} | {_tests(rs)} |")
     return lines
 
 
