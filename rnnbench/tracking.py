@@ -7,14 +7,19 @@ overrides it (an `mlflow server` shared by a team or by remote workers).
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import importlib.metadata
 import os
 import platform
+import socket
 import subprocess
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from rnnbench.config import UserError
 from rnnbench.io import project_root
 
 METRIC_BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch call
@@ -23,6 +28,44 @@ METRIC_BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch call
 def tracking_uri(root: Path | None = None) -> str:
     env = os.environ.get("MLFLOW_TRACKING_URI")
     return env if env else f"sqlite:///{(root or project_root()) / 'mlflow.db'}"
+
+
+class TrackingError(UserError):
+    """The tracking store cannot be used: named, before any work is done."""
+
+
+REACH_TIMEOUT_S = 8.0  # the whole command fails within 10 s
+
+
+def check_reachable(uri: str | None = None, timeout: float = REACH_TIMEOUT_S) -> str:
+    """Fail within `timeout` seconds, naming the URI, when runs could not be recorded: a SQLite
+    store whose folder is missing or not writable (MLflow would create the folder: we never
+    create folders the user did not ask for), or a server that refuses, never answers, or is
+    not an MLflow server. Commands call it before any work; returns the URI."""
+    uri = uri or tracking_uri()
+    path = sqlite_path(uri)
+    if path is not None:
+        folder = path.parent
+        if not folder.is_dir():
+            raise TrackingError(f"tracking store {uri}: folder {folder} does not exist "
+                                "(create it, or set MLFLOW_TRACKING_URI)")
+        if not os.access(folder, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+            raise TrackingError(f"tracking store {uri}: not writable")
+    elif uri.startswith(("http://", "https://")):
+        import urllib.error
+        import urllib.request
+
+        try:  # `mlflow server` answers GET /health with "OK"
+            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout) as r:
+                r.read(64)
+        except urllib.error.HTTPError as exc:
+            raise TrackingError(f"tracking server {uri}: /health answered HTTP {exc.code}; "
+                                "is it an MLflow server?") from None
+        except (OSError, ValueError) as exc:
+            why = getattr(exc, "reason", None) or exc
+            raise TrackingError(f"tracking server {uri}: not reachable within {timeout:g} s "
+                                f"({why})") from None
+    return uri
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -57,28 +100,128 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+LOCK_RETRIES = 8  # SQLite's own busy wait is 5 s; then 0.2, 0.4, ... 25.6 s more
+
+
+def retry_locked(fn: Callable, *args, **kwargs):
+    """fn(*args, **kwargs), retried while SQLite says "database is locked" (another process is
+    writing; the failed statement was rolled back, so a retry records nothing twice)."""
+    for attempt in range(LOCK_RETRIES + 1):
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:
+            if "database is locked" not in str(exc) or attempt == LOCK_RETRIES:
+                raise
+            time.sleep(0.2 * 2 ** attempt)
+
+
+class RetryingClient:
+    """An MlflowClient whose every call goes through retry_locked."""
+
+    def __init__(self, inner) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str):
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+        return lambda *a, **kw: retry_locked(attr, *a, **kw)
+
+
+def client(uri: str | None = None) -> RetryingClient:
+    """A client of the store at `uri` (default tracking_uri()); a fresh SQLite store is
+    created and migrated here, once, under store_lock (MLflow does it when a client opens it)."""
+    from mlflow.tracking import MlflowClient
+
+    uri = uri or tracking_uri()
+    with store_lock(uri):
+        return RetryingClient(MlflowClient(tracking_uri=uri))
+
+
+def sqlite_path(uri: str) -> Path | None:
+    return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+@contextlib.contextmanager
+def store_lock(uri: str) -> Iterator[None]:
+    """An exclusive lock on a SQLite store (a lock file beside it) while it is created and
+    migrated: MLflow creates the tables of a fresh store on first use, and processes doing that
+    at once break it for good ("table ... already exists"). Servers guard themselves."""
+    path = sqlite_path(uri)
+    if path is None:
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def ensure_experiment(experiment: str, uri: str | None = None) -> str:
+    """The experiment's id, creating the store (migrated) and the experiment under store_lock
+    when either is missing: the first of several concurrent processes creates them, the others
+    wait and find them."""
+    uri = uri or tracking_uri()
+    c = client(uri)
+    with store_lock(uri):
+        exp = c.get_experiment_by_name(experiment)
+        if exp is not None:
+            return exp.experiment_id
+        # A SQLite store keeps its artifacts beside it, by absolute path (a server decides for
+        # itself); MLflow's default would be ./mlruns of whatever folder runs the stage.
+        path = sqlite_path(uri)
+        location = (path.parent / "mlruns").as_uri() if path else None
+        return c.create_experiment(experiment, artifact_location=location)
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
+
+
+def mark_stale_runs(c, exp_id: str, tags: dict[str, str]) -> list[str]:
+    """Runs of the same (model, task, seed) left RUNNING by a process of this host that no
+    longer exists (killed with SIGKILL, or the machine lost power) become KILLED; their ids."""
+    keys = [k for k in ("model", "task", "seed") if k in tags]
+    if not keys:
+        return []
+    filt = " and ".join(["attributes.status = 'RUNNING'"]
+                        + [f"tags.{k} = '{tags[k]}'" for k in keys])
+    stale = []
+    for r in c.search_runs([exp_id], filt, max_results=1000):
+        t = r.data.tags
+        if t.get("host") == socket.gethostname() and t.get("pid", "").isdigit() \
+                and not pid_alive(int(t["pid"])):
+            c.set_tag(r.info.run_id, "failure_reason", f"process {t['pid']} ended without "
+                      "ending its run (killed); marked by a later run of the same configuration")
+            c.set_terminated(r.info.run_id, status="KILLED")
+            stale.append(r.info.run_id)
+    return stale
+
+
 class Tracker:
-    """One MLflow run: `with Tracker(...) as t: t.log_metrics(...)`; ends FINISHED or FAILED."""
+    """One MLflow run: `with Tracker(...) as t: t.log_metrics(...)`; ends FINISHED, FAILED, or
+    KILLED when SIGINT or SIGTERM stopped it (commands.guarded raises KeyboardInterrupt)."""
 
     def __init__(self, experiment: str, run_name: str, tags: dict[str, str],
                  params: dict[str, Any], root: Path | None = None):
         import mlflow
-        from mlflow.tracking import MlflowClient
 
         self.root = root or project_root()
         self.uri = tracking_uri(self.root)
-        self.client = MlflowClient(tracking_uri=self.uri)
+        self.client = client(self.uri)
         self._mlflow_entities = mlflow.entities
-        exp = self.client.get_experiment_by_name(experiment)
-        if exp is None:
-            # A SQLite store keeps its artifacts beside it, by absolute path (a server decides
-            # for itself); MLflow's default would be ./mlruns of whatever folder runs the stage.
-            location = (Path(self.uri.removeprefix("sqlite:///")).parent / "mlruns").as_uri() \
-                if self.uri.startswith("sqlite:///") else None
-            exp_id = self.client.create_experiment(experiment, artifact_location=location)
-        else:
-            exp_id = exp.experiment_id
-        all_tags = {**tags, "git_commit": git_commit(self.root),
+        exp_id = ensure_experiment(experiment, self.uri)
+        mark_stale_runs(self.client, exp_id, tags)
+        all_tags = {**tags, "host": socket.gethostname(), "pid": str(os.getpid()),
+                    "git_commit": git_commit(self.root),
                     **{f"version.{k}": v for k, v in library_versions().items()}}
         self.run = self.client.create_run(exp_id, run_name=run_name, tags=all_tags)
         self.run_id = self.run.info.run_id
@@ -105,16 +248,20 @@ class Tracker:
     def log_artifact(self, path: Path) -> None:
         self.client.log_artifact(self.run_id, str(path))
 
-    def end(self, failed: bool = False, reason: str | None = None) -> None:
+    def end(self, failed: bool = False, reason: str | None = None,
+            status: str | None = None) -> None:
         if reason:
             self.client.set_tag(self.run_id, "failure_reason", reason)
-        self.client.set_terminated(self.run_id, status="FAILED" if failed else "FINISHED")
+        self.client.set_terminated(self.run_id,
+                                   status=status or ("FAILED" if failed else "FINISHED"))
 
     def __enter__(self) -> Tracker:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None:  # a bug: record it, then let it propagate
+        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
+            self.end(status="KILLED", reason=f"stopped by {exc or 'SIGINT'}")
+        elif exc_type is not None:  # a bug: record it, then let it propagate
             self.end(failed=True, reason=f"{exc_type.__name__}: {exc}"[:5000])
         elif self.client.get_run(self.run_id).info.status == "RUNNING":
             self.end()
@@ -128,24 +275,6 @@ def run_ui(port: int = 5000) -> int:
 
 
 # ---------------------------------------------------------------- sweeps and servers
-def client(uri: str | None = None):
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri=uri or tracking_uri())
-
-
-def ensure_experiment(experiment: str, uri: str | None = None) -> str:
-    """The experiment's id, creating it (and, for SQLite, the store) now: once, before any
-    fan-out, so concurrent workers only ever find it."""
-    c, uri = client(uri), uri or tracking_uri()
-    exp = c.get_experiment_by_name(experiment)
-    if exp is not None:
-        return exp.experiment_id
-    location = (Path(uri.removeprefix("sqlite:///")).parent / "mlruns").as_uri() \
-        if uri.startswith("sqlite:///") else None
-    return c.create_experiment(experiment, artifact_location=location)
-
-
 def _runs(experiment: str, filter_string: str = "") -> list:
     c = client()
     exp = c.get_experiment_by_name(experiment)

@@ -92,5 +92,5 @@ def log_and_write(data: dict, out: Path, experiment: str, stage: str) -> None:
         with atomic_dir(out, kind="speed") as tmp:
             (tmp / "speed.csv").write_text(csv_text(data["configs"]), encoding="utf-8")
             write_json_atomic(tmp / "speed.json", data)
-        for t in trackers:
-            t.log_artifact(out / "speed.json")
+            for t in trackers:  # from the private folder, never from a shared `out`
+                t.log_artifact(tmp / "speed.json")

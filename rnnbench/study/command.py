@@ -31,6 +31,9 @@ def run(args) -> int:
     out = Path(args.out or f"results/study/{args.name}")
     check_out(args, out)
     check_output_dir(out, "study")
+    from rnnbench.tracking import check_reachable
+
+    check_reachable()
     pin_env_threads(params.train.threads)
     summary = run_study(args.params, args.name, out, stage=args.stage)
     print(f"study {args.name}: {len(summary['runs'])} runs -> {out / 'summary.json'}")

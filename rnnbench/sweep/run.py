@@ -84,14 +84,14 @@ def run_sweep(path: Path, out: Path, address: str | None = None, cpus: int | Non
     from rnnbench.models.families import FAMILIES
     from rnnbench.params import load_params
     from rnnbench.sweep.plan import load_sweep
-    from rnnbench.tracking import ensure_experiment, final_runs, record_failure, tracking_uri
+    from rnnbench.tracking import check_reachable, ensure_experiment, final_runs, record_failure
 
     cfg, trials = plan(path)  # every mistake in the sweep itself stops it here
+    uri = check_reachable()
     t0 = time.perf_counter()
     out = Path(out).resolve()
     mark_output_dir(out, "sweep")
     experiment = load_params(load_sweep(path)[1]).experiment  # the base params' experiment
-    uri = tracking_uri()
     ensure_experiment(experiment)  # the store and the experiment exist before the fan-out
     final = final_runs(experiment)
     progress = Progress(cfg.name, len(trials), stream)

@@ -34,6 +34,9 @@ def run(args) -> int:
     out = Path(args.out or f"results/adhoc/{args.model}/{args.task}/seed{args.seed}")
     check_out(args, out)
     check_output_dir(out, "train")
+    from rnnbench.tracking import check_reachable
+
+    check_reachable()
     pin_env_threads(params.train.threads)
     from rnnbench.training.run import run_training
 

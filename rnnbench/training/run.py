@@ -22,7 +22,7 @@ from rnnbench.tasks.registry import get_task
 from rnnbench.tracking import Tracker
 from rnnbench.training.encode import DTYPES, encode_inputs, encode_targets
 from rnnbench.training.evaluate import length_points, memory_gates, train_split_metrics
-from rnnbench.training.fit import fit, planned_steps
+from rnnbench.training.fit import fit, planned_steps, resolve_device
 
 SCHEMA_VERSION = 1
 OUTPUTS = ("metrics.json", "curves.csv", "model.pt", "probes.json", "showcase.json")
@@ -99,11 +99,12 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
     splits, meta = read_data(params, task_name, data_dir) if data_dir else \
         make_data(params, task_name)
     train_cfg = params.train.with_overrides(task_cfg.train)
+    fam = family(model_cfg)
+    resolve_device(train_cfg.device, fam.cpu_only)  # device=cuda without CUDA: before the run
     torch.manual_seed(seed)
     model = build_model(model_cfg, spec)
     n_params = sum(p.numel() for p in model.parameters())
     assert n_params == param_count(model_cfg, spec), "parameter count disagrees with closed form"
-    fam = family(model_cfg)
 
     tags = {"task": task_name, "model": model_name, "family": model_cfg.family,
             "seed": str(seed), "dvc_stage": stage, "data_sha256": meta["sha256"],
@@ -167,7 +168,7 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
             torch.save(model.state_dict(), tmp / "model.pt")
             write_json_atomic(tmp / "probes.json", probe.results if probe else [])
             write_json_atomic(tmp / "showcase.json", showcase)
-        for name in OUTPUTS:
-            tracker.log_artifact(out / name)
+            for name in OUTPUTS:  # from this run's private folder, never from a shared `out`
+                tracker.log_artifact(tmp / name)
         tracker.end(failed=result.status != "ok", reason=result.reason)
     return metrics
