@@ -82,7 +82,7 @@ def cmd_server(args) -> int:
 def cmd_warm(args) -> int:
     from rnnbench.warm.server import serve
 
-    serve(args.socket, args.compile, run=main)
+    serve(args.socket, args.compile, run=main, commands=frozenset(STAGE_COMMANDS))
     return 0
 
 
