@@ -59,8 +59,9 @@ def pin_env_threads(threads: int) -> None:
 
 
 def guarded(fn, args: argparse.Namespace) -> int:
-    """Run a command; a user error becomes one line on stderr and exit status 2; Ctrl-C or
-    SIGTERM one line and status 130 / 143."""
+    """Run a command; a user error becomes one line on stderr and exit status 2, a system error
+    (disk full, permission denied) one line and status 1; Ctrl-C or SIGTERM one line and status
+    130 / 143."""
     import signal
 
     def terminate(signum, _frame):
@@ -72,6 +73,10 @@ def guarded(fn, args: argparse.Namespace) -> int:
     except (UserError, FileNotFoundError) as exc:
         print(f"rnnbench: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a full disk, a read-only folder: what failed and where
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"rnnbench: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt as exc:
         name = str(exc) or "SIGINT"
         print(f"rnnbench: stopped by {name}; results of finished runs are kept", file=sys.stderr)

@@ -83,7 +83,32 @@ class _Loader(yaml.SafeLoader):
                 self._measure(v, depth + 1, path)
 
 
+# YAML 1.2 core schema for numbers and booleans throughout: YAML 1.1 would also read 1_0_ as
+# 10, 010 as 8, 1:30 as 90 and yes/no/on/off as booleans, each a typo accepted without a word.
+_INT_12 = re.compile(r"^[-+]?[0-9]+$|^0o[0-7]+$|^0x[0-9a-fA-F]+$")
+_BOOL_12 = re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$")
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag.rsplit(":", 1)[1] not in
+            ("int", "float", "bool")]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_Loader.add_implicit_resolver("tag:yaml.org,2002:int", _INT_12, list("-+0123456789"))  # first
 _Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_12, list("-+0123456789."))
+_Loader.add_implicit_resolver("tag:yaml.org,2002:bool", _BOOL_12, list("tTfF"))
+
+
+def _int_12(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> int:
+    text = loader.construct_scalar(node)
+    if text.startswith(("0o", "0x")):
+        return int(text[2:], 8 if text[1] == "o" else 16)
+    return int(text, 10)
+
+
+def _bool_12(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> bool:
+    return loader.construct_scalar(node).lower() == "true"
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _int_12)
+_Loader.add_constructor("tag:yaml.org,2002:bool", _bool_12)
 
 
 def parse_yaml(text: str, source: str) -> Any:
