@@ -260,7 +260,7 @@ class Tracker:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
-            self.end(status="KILLED", reason=f"stopped by {exc or 'SIGINT'}")
+            self.end(status="KILLED", reason=f"stopped by {str(exc) or 'SIGINT'}")
         elif exc_type is not None:  # a bug: record it, then let it propagate
             self.end(failed=True, reason=f"{exc_type.__name__}: {exc}"[:5000])
         elif self.client.get_run(self.run_id).info.status == "RUNNING":

@@ -19,6 +19,7 @@ from rnnbench.io import (
 from rnnbench.report.claims import claims_section
 from rnnbench.report.figures import learning_curves
 from rnnbench.report.probes import decay_figure, probes_section
+from rnnbench.report.reliability import reliability_lines
 from rnnbench.report.showcase import breakdown_tables, showcase_lines
 from rnnbench.report.speed import speed_claim_lines, speed_section
 from rnnbench.report.study import study_section
@@ -159,7 +160,7 @@ def check_report_out(out_dir: Path) -> None:
 
 def build_report(results_dir: Path, out_dir: Path, title: str = "rnnbench report",
                  expected: list[tuple] | None = None, speed_json: Path | None = None,
-                 studies_dir: Path | None = None) -> Path:
+                 studies_dir: Path | None = None, reliability_json: Path | None = None) -> Path:
     """Write out_dir/benchmark.md and out_dir/figures/; return the report's path."""
     results = load_results(results_dir)
     have = {(r["model"], r["task"], r["seed"]) for r in results}
@@ -194,5 +195,6 @@ def build_report(results_dir: Path, out_dir: Path, title: str = "rnnbench report
                       + render(results, title, missing, figures, speed, probe_figures,
                                    task_extras, more)
                       + ("\n## Controlled experiments\n\n" + "\n".join(studies) + "\n"
-                         if studies else ""))
+                         if studies else "")
+                      + "\n".join(reliability_lines(reliability_json)) + "\n")
     return path

@@ -14,6 +14,8 @@ def arguments(p) -> None:
     p.add_argument("--results", default="results/train")
     p.add_argument("--speed", help="speed.json to include (default: none)")
     p.add_argument("--studies", help="folder of study outputs (NAME/summary.json)")
+    p.add_argument("--reliability", help="the reliability summary the tests write, cited when "
+                                         "present (results/reliability/summary.json)")
     add_out(p, "reports", "output folder")
 
 
@@ -28,6 +30,7 @@ def run(args) -> int:
     path = build_report(Path(args.results), out, title=params.report.title,
                         expected=params.grid.runs(),
                         speed_json=Path(args.speed) if args.speed else None,
-                        studies_dir=Path(args.studies) if args.studies else None)
+                        studies_dir=Path(args.studies) if args.studies else None,
+                        reliability_json=Path(args.reliability) if args.reliability else None)
     print(f"report: {path}")
     return 0
