@@ -36,19 +36,35 @@ def _marker_kind(folder: Path) -> str | None:
         return None
 
 
+TMP_NAME_EXTRA = 16  # atomic_dir's temporary sibling: "." + name + "." + 8 random + ".tmp"
+
+
+def _check_creatable(path: Path, verb: str) -> None:
+    """Before any work: the folders `path` needs can be made where it lies (write access alone
+    says nothing for root, or on a read-only or special file system, so a folder is made and
+    removed), and each name leaves room for the temporary sibling atomic_dir writes first."""
+    parent = next((p for p in path.parents if p.exists()), Path("."))
+    limit = os.pathconf(parent, "PC_NAME_MAX") - TMP_NAME_EXTRA
+    for part in path.parts[len(parent.parts):] or (path.name,):
+        if len(os.fsencode(part)) > limit:
+            raise OutputError(f"{path}: the name {part[:24]}... has {len(os.fsencode(part))} "
+                              f"bytes; at most {limit} fit here")
+    try:
+        os.rmdir(tempfile.mkdtemp(dir=parent, prefix=".rnnbench-probe."))
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot {verb} it ({parent}: {exc.strerror})") from None
+
+
 def check_output_dir(path: Path, kind: str) -> None:
     """Raise OutputError unless `path` may be replaced by a result of `kind`: it does not exist,
     is an empty folder, or holds a previous result of the same kind."""
     path = Path(path)
     if not path.exists() and not path.is_symlink():
-        parent = next((p for p in path.parents if p.exists()), Path("."))
-        if not os.access(parent, os.W_OK | os.X_OK):
-            raise OutputError(f"{path}: cannot create it ({parent} is not writable)")
+        _check_creatable(path, "create")
         return
     if path.is_symlink() or not path.is_dir():
         raise OutputError(f"{path}: exists and is not a folder; choose another output path")
-    if not os.access(path.parent, os.W_OK | os.X_OK):
-        raise OutputError(f"{path}: cannot replace it ({path.parent} is not writable)")
+    _check_creatable(path, "replace")
     if not any(path.iterdir()):
         return
     found = _marker_kind(path)

@@ -166,6 +166,25 @@ def test_malformed_configurations_fail_in_one_line_before_any_work(case, tmp_pat
     TALLY["bad_inputs_clear_error"] += 1
 
 
+@pytest.mark.parametrize("where", ["long name", "under a file", "special file system"])
+def test_an_output_path_that_cannot_be_made_fails_before_any_work(where, tmp_path, monkeypatch,
+                                                                  _private_mlflow):
+    import rnnbench.training.run as run
+
+    monkeypatch.setattr(run, "run_training", lambda *a, **k: pytest.fail("training started"))
+    (tmp_path / "file").write_text("x")
+    out = {"long name": tmp_path / ("a" * 250), "under a file": tmp_path / "file" / "out",
+           "special file system": Path("/sys/rnnbench-out")}[where]
+    if where == "special file system" and not Path("/sys").is_dir():
+        pytest.skip("no /sys here")
+    TALLY["bad_inputs_tried"] += 1
+    status, err = run_cli([*TRAIN_LONG, "--out-outside", "--out", str(out)])
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith(f"rnnbench: error: {out}")
+    assert not (_private_mlflow / "mlflow.db").exists()
+    TALLY["bad_inputs_clear_error"] += 1
+
+
 # ------------------------------------------------------------------ faults
 TRAIN_LONG = ["train", "--task", "adding", "--model", "rnn", "--seed", "5",
               *[a for s in TINY if s.startswith(("tasks.adding", "models.rnn"))
