@@ -43,6 +43,16 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
+class ResultModel(BaseModel):
+    """The schema of a result file (metrics.json, speed.json, a study's summary.json): its
+    writer validates before writing and its readers on reading (rnnbench.io.write_result,
+    read_result), so a field is declared here before either side uses it. Non-finite numbers
+    are allowed: a diverged run's metrics are NaN."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=True,
+                              protected_namespaces=())
+
+
 # ---------------------------------------------------------------- YAML
 # YAML 1.2 floats: PyYAML (YAML 1.1) reads 1e-3 as a string, which a strict float would reject.
 _FLOAT_12 = re.compile(r"""^[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?$

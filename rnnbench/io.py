@@ -161,3 +161,36 @@ def atomic_dir(path: Path, kind: str) -> Iterator[Path]:
             tmp.rename(path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+class ResultError(UserError):
+    """A result file that does not match its schema (written by another version, or edited)."""
+
+
+def _checked(model, data: Any, source: str) -> None:
+    from pydantic import ValidationError
+
+    from rnnbench.config import format_error
+
+    try:
+        model.model_validate(data)
+    except ValidationError as err:
+        raise ResultError(format_error(source, err, data)) from None
+
+
+def write_result(path: Path, model, data: dict) -> None:
+    """data, checked against its schema (a rnnbench.config.ResultModel), written atomically."""
+    _checked(model, data, f"{path} (as written)")
+    write_json_atomic(path, data)
+
+
+def read_result(path: Path, model) -> dict:
+    """A result file as its writer built it, checked against its schema; a file that does not
+    match is one line naming the file, the key and the value."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise ResultError(f"{path}: not a JSON result file ({exc})") from None
+    _checked(model, data, f"{path}")
+    return data

@@ -82,3 +82,20 @@ def warm_server(sock: Path) -> Iterator[subprocess.Popen]:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+RUN_DEFAULTS = {
+    "schema_version": 1, "stage": "test", "mlflow_run_id": "0" * 32, "reason": None,
+    "diverged_at_step": None, "epochs": 1.0, "wall_time_s": 1.0, "steps_to_solve": None,
+    "time_to_solve_s": None, "clipped_fraction": 0.0, "threads": {}, "compile_s": 0.0,
+    "val": {}, "definition": "test fixture", "solved_threshold": None, "breakdowns": {},
+    "train_eval": {}, "lengths": None, "gates": None, "claims": [], "task_config": {},
+    "device": "cpu", "dtype": "float32", "data_sha256": "0" * 64, "n_params": 1,
+    "train_time_s": 1.0, "steps": 1,
+}
+
+
+def complete_metrics(partial: dict) -> dict:
+    """A hand-made metrics.json with the fields a test leaves out filled in, so that it matches
+    the schema (rnnbench.training.schema.RunMetrics) the report reads it through."""
+    return {**RUN_DEFAULTS, **partial}

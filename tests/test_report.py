@@ -9,6 +9,7 @@ from rnnbench.models.families import FAMILIES
 from rnnbench.report.build import build_report, load_results
 from rnnbench.report.claims import gates_claim, numba_claim
 from rnnbench.report.verdict import render_claim
+from tests.conftest import complete_metrics
 
 CLAIMS = {"adding": ["gates_long_range"], "sine": ["worked_example"]}
 
@@ -41,7 +42,7 @@ def result(model, family, task, mse, seed=0, status="ok", hidden=64):
 def write(root: Path, r: dict, curves: str = "epoch,step,val_mse\n1,10,0.2\n2,20,0.1\n"):
     d = root / r["model"] / r["task"] / f"seed{r['seed']}"
     d.mkdir(parents=True)
-    (d / "metrics.json").write_text(json.dumps(r))
+    (d / "metrics.json").write_text(json.dumps(complete_metrics(r)))
     (d / "curves.csv").write_text(curves)
 
 

@@ -14,6 +14,7 @@ from rnnbench.io import (
     atomic_dir,
     check_output_dir,
     check_output_file,
+    read_result,
     write_text_atomic,
 )
 from rnnbench.report.claims import claims_section
@@ -24,13 +25,16 @@ from rnnbench.report.showcase import breakdown_tables, showcase_lines
 from rnnbench.report.speed import speed_claim_lines, speed_section
 from rnnbench.report.study import study_section
 from rnnbench.report.study_more import more_claims_section
+from rnnbench.speed.schema import SpeedResult
+from rnnbench.study.schema import StudySummary
+from rnnbench.training.schema import RunMetrics
 
 
 def load_results(results_dir: Path) -> list[dict]:
     """Every metrics.json under results_dir (model/task/seedN/), each with its curve rows."""
     results = []
     for path in sorted(Path(results_dir).glob("*/*/seed*/metrics.json")):
-        m = json.loads(path.read_text(encoding="utf-8"))
+        m = read_result(path, RunMetrics)
         curves = path.with_name("curves.csv")
         m["curves"] = list(csv.DictReader(curves.open(encoding="utf-8"))) if curves.exists() \
             else []
@@ -165,7 +169,7 @@ def build_report(results_dir: Path, out_dir: Path, title: str = "rnnbench report
     results = load_results(results_dir)
     have = {(r["model"], r["task"], r["seed"]) for r in results}
     missing = [e for e in (expected or []) if e not in have]
-    speed = json.loads(speed_json.read_text(encoding="utf-8")) if speed_json else None
+    speed = read_result(speed_json, SpeedResult) if speed_json else None
     grouped = group(results)
     check_report_out(out_dir)
     with atomic_dir(out_dir / "figures", kind="report-figures") as tmp:
@@ -183,13 +187,11 @@ def build_report(results_dir: Path, out_dir: Path, title: str = "rnnbench report
                        for task, by_model in grouped.items()}
         if speed is not None:
             speed["_section"] = relative(speed_section(speed, tmp))
-        summaries = [json.loads(p.read_text(encoding="utf-8"))
+        summaries = [read_result(p, StudySummary)
                      for p in sorted(Path(studies_dir).glob("*/summary.json"))] \
             if studies_dir else []
         more = relative(more_claims_section(grouped, summaries, tmp))
-        studies = [line for path in sorted(Path(studies_dir).glob("*/summary.json"))
-                   for line in study_section(json.loads(path.read_text(encoding="utf-8")), tmp)
-                   ] if studies_dir else []
+        studies = [line for summary in summaries for line in study_section(summary, tmp)]
     path = out_dir / "benchmark.md"
     write_text_atomic(path, f"<!-- {FILE_MARKER} report: edits here are lost -->\n"
                       + render(results, title, missing, figures, speed, probe_figures,

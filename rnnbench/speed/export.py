@@ -7,7 +7,8 @@ import io
 from contextlib import ExitStack
 from pathlib import Path
 
-from rnnbench.io import atomic_dir, write_json_atomic
+from rnnbench.io import atomic_dir, write_result
+from rnnbench.speed.schema import SpeedResult
 from rnnbench.tracking import Tracker
 
 ID_COLUMNS = ("index", "key", "family", "cell", "hidden", "batch", "seq_len", "input_size",
@@ -91,6 +92,6 @@ def log_and_write(data: dict, out: Path, experiment: str, stage: str) -> None:
         data.setdefault("mlflow_runs", {})
         with atomic_dir(out, kind="speed") as tmp:
             (tmp / "speed.csv").write_text(csv_text(data["configs"]), encoding="utf-8")
-            write_json_atomic(tmp / "speed.json", data)
+            write_result(tmp / "speed.json", SpeedResult, data)
             for t in trackers:  # from the private folder, never from a shared `out`
                 t.log_artifact(tmp / "speed.json")

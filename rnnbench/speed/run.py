@@ -22,11 +22,9 @@ from rnnbench.speed.bench import Case, make_bench
 from rnnbench.speed.env import environment, matmul_rate, native_thread_limits
 from rnnbench.speed.export import log_and_write
 from rnnbench.speed.grid import config_record, group_cases, group_ratios, numba_point, time_group
-from rnnbench.speed.schema import SpeedConfig
+from rnnbench.speed.schema import SPEED_SCHEMA_VERSION, SpeedConfig
 from rnnbench.speed.timing import timer_check
 from rnnbench.training.fit import pin_threads
-
-SCHEMA_VERSION = 2
 
 
 def _device_skip(device: str) -> str | None:
@@ -105,7 +103,7 @@ def measure_all(cfg: SpeedConfig) -> dict:
 
 
 def _measure(cfg: SpeedConfig, env: dict, numba_used: bool) -> dict:
-    data: dict = {"schema_version": SCHEMA_VERSION, "config": cfg.model_dump(),
+    data: dict = {"schema_version": SPEED_SCHEMA_VERSION, "config": cfg.model_dump(),
                   "environment": env, "matmul": {}, "configs": [], "ratios": [],
                   "numba_vs_torch": [], "timer_check": [], "numba_compile": None,
                   "cached_start": None, "skipped": []}

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import itertools
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from rnnbench.config import NonNegInt, PositiveFloat, PositiveInt, Seed, StrictModel
+from rnnbench.config import NonNegInt, PositiveFloat, PositiveInt, ResultModel, Seed, StrictModel
 from rnnbench.models.families import FAMILIES, RECURRENT_SHAPES
 
 TIMED = [n for n, f in FAMILIES.items() if f.shapes == RECURRENT_SHAPES]  # recurrent families
@@ -76,3 +76,37 @@ class SpeedConfig(StrictModel):
                      "devices"):
             _unique(name, getattr(self, name))
         return self
+
+
+SPEED_SCHEMA_VERSION = 2
+
+
+class TimerCheck(ResultModel):
+    """Our timer against torch.utils.benchmark.Timer on one configuration's training step."""
+
+    key: str
+    quantity: str
+    ours_ms: float
+    timer_ms: float
+    ratio: float  # ours / Timer's
+    tolerance: float
+    ok: bool  # |ratio - 1| <= tolerance; the report shows a failed check as FAILED
+
+
+class SpeedResult(ResultModel):
+    """speed.json (rnnbench.speed writes it; the report reads it). Per-configuration records
+    are those of rnnbench.speed.grid.config_record and numba_point."""
+
+    schema_version: Literal[2]
+    config: dict[str, Any]  # the speed section as run
+    environment: dict[str, Any]  # hardware, libraries, threads, kernels in force
+    matmul: dict[str, dict[str, Any]]  # per device: the matmul rate the fractions divide by
+    configs: list[dict[str, Any]]
+    ratios: list[dict[str, Any]]
+    numba_vs_torch: list[dict[str, Any]]
+    timer_check: list[TimerCheck]
+    numba_compile: dict[str, Any] | None
+    cached_start: dict[str, Any] | None
+    skipped: list[dict[str, Any]]  # {device, reason} or {device, family, reason}
+    wall_s: float
+    mlflow_runs: dict[str, str]  # "grid/device" -> run id

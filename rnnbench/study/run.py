@@ -4,8 +4,9 @@ A study is a list of variants (each a list of `--set` overrides on top of params
 with models and seeds; every run goes through `training.run.run_training`, the one training loop,
 and is an ordinary MLflow run tagged study/variant/kind. `run_study` writes one folder per run,
 out/<variant-slug>/<model>/seed<k>/ (metrics.json, curves.csv, model.pt, probes.json), then
-out/summary.json (SUMMARY_SCHEMA below), atomically, only once every run has finished: an
-exception midway leaves no summary.json. A diverged run is a result (status 'diverged').
+out/summary.json (its schema: rnnbench.study.schema.StudySummary), atomically, only once every
+run has finished: an exception midway leaves no summary.json. A diverged run is a result
+(status 'diverged').
 
 Gradient figures come from probes.json, not from MLflow: the probe at initialisation gives the
 decay of ||dL/dh_t|| per step, its horizons and the ratio at the longest lag (> 1: the gradient
@@ -32,29 +33,9 @@ from typing import Any
 
 from rnnbench.config import ConfigError
 from rnnbench.params import load_params
-from rnnbench.study.schema import StudyConfig, slug
+from rnnbench.study.schema import SUMMARY_SCHEMA_VERSION, StudyConfig, StudySummary, slug
 
-SCHEMA_VERSION = 1
 CURVE = "l0_fwd"  # the probes' headline curve: layer 1, forward direction
-SUMMARY_SCHEMA = """summary.json, schema_version 1:
-  study, kind, task, x (override key of the x-axis or null), models, seeds, params_path, stage,
-  wall_time_s, processes (runs at a time: with more than 1, the runs' times shared the machine),
-  variants: [{label, slug, overrides (common + own), x_value}],
-  runs: [one per variant x model x seed, in that order: {
-    variant, slug, x_value, model, family, seed, path (relative to the summary),
-    mlflow_run_id, status ('ok' | 'diverged'), diverged_at_step, reason,
-    metric, higher_is_better, solved_threshold, test_metric (null unless ok), val_metric,
-    baseline (trivial baseline's value of `metric`), baselines (the task's whole baseline dict),
-    solved, steps, steps_to_solve, time_to_solve_s, train_time_s, clipped_fraction,
-    train: {optimizer, lr, clip, clip_value}, model_config,
-    n_params, facts (the model family's registry facts: cell, gated, ...),
-    train_metric (the final model's `metric` on the training split), best_val_metric (the best
-    validation value of `metric` over the run's validations),
-    grad: {loss, init: FIG | null, trained: FIG + {step, train_grad_norm} | null}
-      FIG = {decay_factor, horizon: {threshold: lag | null}, end_ratio, sigma_max}
-    probes: probes.json slimmed to the l0_fwd ratio curve (rnnbench.report.probes reads it)}]
-Non-finite numbers are null."""
-
 def load_studies(params_path: str | Path) -> dict[str, StudyConfig]:
     return load_params(params_path).studies or {}
 
@@ -217,14 +198,14 @@ def _run_one(job: dict) -> dict:
 def run_study(params_path: str | Path, name: str, out: Path, stage: str = "cli") -> dict:
     """Run every variant x model x seed of studies.<name>; write out/ whole (the runs' folders
     and summary.json) once every run has finished; return the summary."""
-    from rnnbench.io import atomic_dir, check_output_dir, write_json_atomic
+    from rnnbench.io import atomic_dir, check_output_dir, write_result
 
     study, variants = validate_study(params_path, name)  # before anything is written
     out = Path(out)
     check_output_dir(out, "study")
     with atomic_dir(out, kind="study") as tmp:
         summary = _run_jobs(study, variants, params_path, name, tmp, stage)
-        write_json_atomic(tmp / "summary.json", summary)
+        write_result(tmp / "summary.json", StudySummary, summary)
     return summary
 
 
@@ -252,7 +233,7 @@ def _run_jobs(study: StudyConfig, variants: dict, params_path, name: str, out: P
         ctx = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(study.processes, mp_context=ctx) as pool:
             runs = list(pool.map(_run_one, jobs))
-    summary = {"schema_version": SCHEMA_VERSION, "study": name, "kind": study.kind,
+    summary = {"schema_version": SUMMARY_SCHEMA_VERSION, "study": name, "kind": study.kind,
                "task": study.task, "x": study.x, "models": study.models, "seeds": study.seeds,
                "params_path": str(params_path), "stage": stage,
                "wall_time_s": round(time.perf_counter() - t0, 3),

@@ -13,7 +13,7 @@ from pathlib import Path
 import torch
 
 from rnnbench.config import ConfigError
-from rnnbench.io import atomic_dir, check_output_dir, write_json_atomic
+from rnnbench.io import atomic_dir, check_output_dir, write_json_atomic, write_result
 from rnnbench.models.build import build_model
 from rnnbench.models.families import family, param_count, resolve_width, why_not
 from rnnbench.models.recurrent import RecurrentNet
@@ -23,8 +23,8 @@ from rnnbench.tracking import Tracker
 from rnnbench.training.encode import DTYPES, encode_inputs, encode_targets
 from rnnbench.training.evaluate import length_points, memory_gates, train_split_metrics
 from rnnbench.training.fit import fit, planned_steps, resolve_device
+from rnnbench.training.schema import RUN_SCHEMA_VERSION, RunMetrics
 
-SCHEMA_VERSION = 1
 OUTPUTS = ("metrics.json", "curves.csv", "model.pt", "probes.json", "showcase.json")
 
 
@@ -143,7 +143,7 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
                                 train_cfg) if ok else None
         gates = memory_gates(model, task, task_cfg, spec, splits) if ok else None
         metrics = {
-            "schema_version": SCHEMA_VERSION, "task": task_name, "model": model_name,
+            "schema_version": RUN_SCHEMA_VERSION, "task": task_name, "model": model_name,
             "family": model_cfg.family, "facts": fam.facts(model_cfg), "seed": seed,
             "stage": stage,
             "model_config": model_cfg.model_dump(mode="json"), "task_config": data_config(task_cfg),
@@ -163,7 +163,7 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
                                "solved": float(metrics["solved"])}, step=result.steps)
         tracker.set_tags({"status": result.status, "device": str(device)})
         with atomic_dir(out, kind="train") as tmp:
-            write_json_atomic(tmp / "metrics.json", metrics)
+            write_result(tmp / "metrics.json", RunMetrics, metrics)
             (tmp / "curves.csv").write_text(curves_csv(result.curves), encoding="utf-8")
             torch.save(model.state_dict(), tmp / "model.pt")
             write_json_atomic(tmp / "probes.json", probe.results if probe else [])

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field
 
-from rnnbench.config import PositiveFloat, PositiveInt, StrictModel
+from rnnbench.config import PositiveFloat, PositiveInt, ResultModel, StrictModel
 
 
 class TrainOverrides(StrictModel):
@@ -39,3 +39,51 @@ class TrainConfig(StrictModel):
         if over is None:
             return self
         return self.model_copy(update=over.model_dump(exclude_none=True))
+
+
+RUN_SCHEMA_VERSION = 1
+
+
+class RunMetrics(ResultModel):
+    """metrics.json: one training run (rnnbench.training.run writes it; the report, the
+    studies and the sweeps read it)."""
+
+    schema_version: Literal[1]
+    task: str
+    model: str
+    family: str
+    facts: dict[str, Any]  # the family's registry facts (models.families.Family.facts)
+    seed: int
+    stage: str
+    model_cfg: dict[str, Any] = Field(alias="model_config")  # resolved width included
+    task_config: dict[str, Any]
+    mlflow_run_id: str
+    status: Literal["ok", "diverged"]
+    reason: str | None
+    diverged_at_step: int | None
+    steps: int
+    epochs: float
+    train_time_s: float  # optimiser steps only
+    wall_time_s: float  # evaluation included
+    steps_to_solve: int | None
+    time_to_solve_s: float | None
+    clipped_fraction: float
+    threads: dict[str, int]
+    compile_s: float
+    val: dict[str, float]
+    test: dict[str, float]  # the final model on the test split
+    metric: str  # the task's headline metric, a key of test
+    higher_is_better: bool
+    claims: list[str]  # the report's claims this task feeds (TaskSpec.claims)
+    definition: str
+    solved_threshold: float | None
+    solved: bool
+    baseline: dict[str, float | str]  # the trivial baseline on the test split, and its name
+    n_params: int
+    device: str
+    dtype: str
+    data_sha256: str
+    breakdowns: dict[str, Any]
+    train_eval: dict[str, Any]  # the final model on (part of) the training split
+    lengths: dict[str, Any] | None  # the same weights at longer lengths
+    gates: dict[str, Any] | None  # keep-gate statistics over the memory spans
