@@ -264,6 +264,37 @@ def test_a_run_killed_outright_is_marked_killed_by_the_next_run(tmp_path, _priva
     TALLY["runs_survived"] += 1
 
 
+def test_a_stopped_study_stops_its_workers_and_ends_their_runs_killed(tmp_path,
+                                                                      _private_mlflow):
+    import yaml
+
+    raw = yaml.safe_load(YAML_TEXT)
+    raw["studies"] = {"long": {
+        "kind": "sigma", "processes": 2, "task": "adding", "models": ["rnn"], "seeds": [0],
+        "x": "models.rnn.w_hh_scale",
+        "common": [s for s in TINY if s.startswith(("tasks.adding", "models.rnn"))
+                   and "max_steps" not in s] + ["tasks.adding.train.max_steps=100000"],
+        "variants": {"a": ["models.rnn.w_hh_scale=0.5"], "b": ["models.rnn.w_hh_scale=1.0"],
+                     "c": ["models.rnn.w_hh_scale=1.5"]}}}
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(raw, sort_keys=False))
+    out = tmp_path / "study"
+    p = start(["study", "--params", str(params), "--name", "long"], out)
+    wait_running(_private_mlflow, p, n=2)
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    _, err = p.communicate(timeout=60)
+    TALLY["faults_injected"] += 1
+    assert p.returncode == 143 and time.monotonic() - t0 < 30
+    assert err.strip().splitlines()[-1] == \
+        "rnnbench: stopped by SIGTERM; results of finished runs are kept"
+    assert "Traceback" not in err
+    runs = store_runs(_private_mlflow)
+    assert len(runs) == 2 and {s for _, s, _ in runs} == {"KILLED"}, runs
+    assert not out.exists()  # no half-written study
+    TALLY["runs_survived"] += 1
+
+
 def test_a_full_disk_is_one_line_and_keeps_the_previous_result(tmp_path, monkeypatch,
                                                                  _private_mlflow):
     import errno

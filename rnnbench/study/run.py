@@ -26,8 +26,8 @@ import csv
 import json
 import math
 import multiprocessing
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +195,15 @@ def _run_one(job: dict) -> dict:
     return run_record(m, probes, params, job["tags"]["variant"], job["x_value"], rel, curves)
 
 
+def _run_in_worker(job: dict) -> dict | None:
+    """_run_one in a pool worker: SIGTERM from Pool.terminate() (the worker inherited
+    commands.guarded's handler) ends the run KILLED and the worker quietly."""
+    try:
+        return _run_one(job)
+    except KeyboardInterrupt:
+        sys.exit(143)
+
+
 def run_study(params_path: str | Path, name: str, out: Path, stage: str = "cli") -> dict:
     """Run every variant x model x seed of studies.<name>; write out/ whole (the runs' folders
     and summary.json) once every run has finished; return the summary."""
@@ -230,9 +239,12 @@ def _run_jobs(study: StudyConfig, variants: dict, params_path, name: str, out: P
     if study.processes == 1:
         runs = [_run_one(job) for job in jobs]
     else:  # forked workers (a job is plain data); results come back in job order
+        # multiprocessing's Pool, because leaving its block (a failed run, Ctrl-C, SIGTERM)
+        # terminates the workers: each then ends its run KILLED (see _run_in_worker), where
+        # concurrent.futures would wait for the runs in flight to finish.
         ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(study.processes, mp_context=ctx) as pool:
-            runs = list(pool.map(_run_one, jobs))
+        with ctx.Pool(study.processes) as pool:
+            runs = pool.map(_run_in_worker, jobs, chunksize=1)
     summary = {"schema_version": SUMMARY_SCHEMA_VERSION, "study": name, "kind": study.kind,
                "task": study.task, "x": study.x, "models": study.models, "seeds": study.seeds,
                "params_path": str(params_path), "stage": stage,
