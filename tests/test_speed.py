@@ -313,15 +313,32 @@ def test_the_kernel_that_ran_is_read_from_a_profile(family, impl, kernel):
     assert kernel_of(make_bench(case), case).split(":")[0] == kernel
 
 
-def test_a_timer_disagreement_is_a_failed_check():
+def test_a_timer_disagreement_is_a_failed_check(monkeypatch):
+    from rnnbench.speed import timing
+
+    real = timing.one_sample
+    # our samples read 1.5 x what they took: the methods disagree, and the check says so
+    monkeypatch.setattr(timing, "one_sample",
+                        lambda fn, s, sync=timing._noop: (1.5 * real(fn, s, sync)[0],
+                                                          real(fn, s, sync)[1]))
+    res = timer_check(lambda: time.sleep(SLEEP_S), threads=1, warmup=1, repeats=2,
+                      min_sample_s=0.01, pairs_per_repeat=2)
+    assert res["ratio"] > 1.3 and res["ok"] is False
+    monkeypatch.setattr(timing, "one_sample", real)
+    ok = timer_check(lambda: time.sleep(SLEEP_S), threads=1, warmup=1, repeats=2,
+                     min_sample_s=0.01, pairs_per_repeat=2, tolerance=0.5)
+    assert ok["ok"] is True
+
+
+def test_drift_of_the_machine_lands_on_both_sides_of_the_timer_check():
+    """A function that gets slower the more it is called: taken one after the other, ours first,
+    the Timer would read it slower; sample by sample the two see the same drift."""
     calls = [0]
 
-    def drifting():  # slower the more it is called: ours runs first, the Timer later
+    def drifting():
         calls[0] += 1
-        time.sleep(SLEEP_S * (1 + calls[0] / 20))
+        time.sleep(SLEEP_S * (1 + calls[0] / 100))
 
-    res = timer_check(drifting, threads=1, warmup=0, repeats=3, min_sample_s=0.01)
-    assert res["ratio"] < 0.9 and res["ok"] is False
-    ok = timer_check(lambda: time.sleep(SLEEP_S), threads=1, warmup=1, repeats=3,
-                     min_sample_s=0.02, tolerance=0.5)
-    assert ok["ok"] is True
+    res = timer_check(drifting, threads=1, warmup=0, repeats=3, min_sample_s=0.01,
+                      pairs_per_repeat=2)
+    assert res["pairs"] == 6 and res["ok"] is True

@@ -123,7 +123,9 @@ def timer_lines(checks: list[dict]) -> list[str]:
             "torch's disagree by more than the tolerance; the timings above are suspect."
             if failed else f"Our timer agrees with torch's within ±{checks[0]['tolerance']:.0%} "
             "on every case checked.")
-    return ["### Method check against torch.utils.benchmark.Timer", "", head, "",
+    how = (f"The two take turns sample by sample ({checks[0].get('pairs', '?')} pairs: one of our "
+           "samples, then one Timer block of as many calls), so the machine's drift hits both.")
+    return ["### Method check against torch.utils.benchmark.Timer", "", head, how, "",
             *_table(["case", "ours ms", "Timer ms", "ours/Timer", "check"], rows)]
 
 
