@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rnnbench.models.families import FAMILIES
 from rnnbench.report.build import build_report, load_results
-from rnnbench.report.claims import gates_claim, numba_claim
+from rnnbench.report.claims import against_baseline, gates_claim, numba_claim
 from rnnbench.report.verdict import render_claim
 
 CLAIMS = {"adding": ["gates_long_range"], "sine": ["worked_example"]}
@@ -70,6 +70,19 @@ def test_gates_claim_rules():
     diverged = by_model(result("lstm", "lstm", "adding", 0.5, status="diverged"),
                         result("rnn", "rnn", "adding", 0.17))
     assert verdict(gates_claim({'adding': diverged})) == "**Verdict: not observed**"
+
+
+def test_a_metric_past_the_baseline_is_called_worse_however_close():
+    # MSE (lower is better) against 1/6: 0.17 is 2% worse, within the 5% band that counts as
+    # "at" only on the better side
+    assert against_baseline(0.17, 1 / 6, False) == "worse than the trivial baseline"
+    assert against_baseline(0.21, 1 / 6, False) == "worse than the trivial baseline"
+    assert against_baseline(0.16, 1 / 6, False) == "at the trivial baseline"
+    assert against_baseline(0.05, 1 / 6, False) == "better than the trivial baseline"
+    assert against_baseline(0.49, 0.5, True) == "worse than the trivial baseline"  # accuracy
+    assert against_baseline(0.51, 0.5, True) == "at the trivial baseline"
+    lines = gates_claim({"adding": by_model(result("rnn", "rnn", "adding", 0.17))}).evidence
+    assert "worse than the trivial baseline" in lines[0] and "at the" not in lines[0]
 
 
 def test_report_tables_agree_with_the_result_files(tmp_path):

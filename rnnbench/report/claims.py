@@ -14,7 +14,7 @@ from rnnbench.report.verdict import Claim, Verdict, render_claim, tally
 Grouped = dict[str, dict[str, list[dict]]]  # task -> model -> runs (one per seed)
 INIT_CURVE_RTOL = 1e-4  # float32 agreement of the initial dL/dh_t curves, torch vs Numba
 MARGIN = 0.05  # metric points a model must win by to count as better
-AT_BASELINE = 0.05  # within 5% of the trivial baseline counts as "at" it
+AT_BASELINE = 0.05  # better by at most 5% of the trivial baseline counts as "at" it
 
 
 def ok_values(runs: list[dict]) -> list[float]:
@@ -44,11 +44,15 @@ def success_rate(runs: list[dict]) -> float:
 
 
 def against_baseline(value: float, baseline: float, higher_is_better: bool) -> str:
-    """'worse than' / 'at' / 'better than' the trivial baseline, as the numbers say."""
-    if abs(value - baseline) <= AT_BASELINE * abs(baseline):
+    """'worse than' / 'at' / 'better than' the trivial baseline, as the numbers say: any value on
+    the wrong side of the baseline is worse than it; 'at' is a value better by at most
+    AT_BASELINE of the baseline (nothing learnt), or equal to it."""
+    gain = (value - baseline) if higher_is_better else (baseline - value)
+    if gain < 0:
+        return "worse than the trivial baseline"
+    if gain <= AT_BASELINE * abs(baseline):
         return "at the trivial baseline"
-    better = value > baseline if higher_is_better else value < baseline
-    return "better than the trivial baseline" if better else "worse than the trivial baseline"
+    return "better than the trivial baseline"
 
 
 def evidence_tasks(grouped: Grouped, claim: str) -> Grouped:
