@@ -255,6 +255,26 @@ def test_linear_time_claim_partly():
     assert "gru H=64 B=16" in text
 
 
+def test_the_throughput_figure_plots_against_what_the_grid_varies(tmp_path):
+    from rnnbench.report.speed import figure_axis, throughput_caption, throughput_figure
+
+    def data(pairs):
+        return {"matmul": {"cpu": {}}, "configs": [
+            {**_cfg("rnn", t, 1.0, hidden=h), "train_seq_per_s": 100.0 / t} for h, t in pairs]}
+
+    one_width = data([(64, 10), (64, 20), (64, 40)])  # the quick grid's shape: T varies
+    assert figure_axis(one_width["configs"]) == "seq_len"
+    caption = throughput_caption(one_width)
+    assert caption.startswith("Training throughput against sequence length T")
+    assert "H = 64" in caption
+    widths = data([(32, 10), (64, 10), (128, 10)])
+    assert figure_axis(widths["configs"]) == "hidden"
+    still = data([(64, 10)])  # nothing varies: no figure of one column of dots
+    assert figure_axis(still["configs"]) is None
+    assert throughput_figure(still, tmp_path) is None
+    assert throughput_figure(one_width, tmp_path) == "speed_throughput.png"
+
+
 def test_speed_section_from_a_real_run(tmp_path):
     data = run_speed(tiny_config(models=["rnn", "lstm", "gru"], hidden=[4, 8]), tmp_path / "out",
                      "speedtest")
