@@ -85,6 +85,23 @@ def test_a_metric_past_the_baseline_is_called_worse_however_close():
     assert "worse than the trivial baseline" in lines[0] and "at the" not in lines[0]
 
 
+def test_the_task_table_says_how_its_runs_stopped_and_which_model_was_tested():
+    from rnnbench.report.build import stopping_line, task_table
+
+    fixed = [{**result("gru", "gru", "adding", 0.1, seed=s), "early_stop": False,
+              "keep_best": True, "stopped": "budget"} for s in (0, 1)]
+    line = stopping_line(fixed)
+    assert line == ("Training: a fixed budget (no stop at the threshold), the checkpoint with "
+                    "the best validation metric tested (2 trained the whole budget).")
+    early = {**result("rnn", "rnn", "adding", 0.005), "early_stop": True, "keep_best": False,
+             "stopped": "solved"}
+    both = stopping_line([*fixed, early])
+    assert "stopping early once the validation metric reached the threshold, the last model " \
+           "tested" in both and "1 stopped at the threshold" in both
+    assert line in task_table(by_model(*fixed))
+    assert stopping_line([result("rnn", "rnn", "adding", 0.1)]) == ""  # older records
+
+
 def test_report_tables_agree_with_the_result_files(tmp_path):
     results = tmp_path / "results"
     for r in (result("lstm", "lstm", "adding", 0.002), result("lstm", "lstm", "adding", 0.004, 1),
