@@ -18,7 +18,7 @@ from tests.conftest import mlflow_runs
 SLEEP_S = 0.004
 STAT_KEYS = {"median", "q25", "q75", "iqr", "samples"}
 TOP_KEYS = {"schema_version", "config", "environment", "matmul", "configs", "ratios",
-            "numba_vs_torch", "timer_check", "numba_compile", "cached_start", "skipped",
+            "numba_vs_torch", "timer_check", "numba_compile", "cached_start", "parity", "skipped",
             "mlflow_runs", "wall_s"}
 CONFIG_KEYS = {"index", "key", "family", "cell", "hidden", "batch", "seq_len", "input_size",
                "layers", "bidirectional", "device", "dtype", "impl", "kernel", "optimizer",
@@ -30,7 +30,7 @@ CONFIG_KEYS = {"index", "key", "family", "cell", "hidden", "batch", "seq_len", "
 def tiny_config(**over) -> SpeedConfig:
     base = dict(models=["rnn", "gru", "numba_rnn"], hidden=[8], batch=[2], seq_len=[3, 6],
                 input_size=4, layers=[1], bidirectional=[False], numba_grid=None, warmup=1,
-                repeats=2, min_sample_s=0.001, check_timer=1, cached_start=False)
+                repeats=2, min_sample_s=0.001, check_timer=1, cached_start=False, parity_steps=0)
     return SpeedConfig(**{**base, **over})
 
 

@@ -211,9 +211,9 @@ def numba_claim(grouped: Grouped) -> Claim:
                  "seed) and see the same batches. Rule: on the probe batch at initialisation, "
                  f"the per-step gradients dL/dh_t agree within {INIT_CURVE_RTOL:g} relative "
                  "(float32). Trained metrics are shown, not judged: training is chaotic, and "
-                 "a last-bit difference in one weight grows about tenfold a step once the "
-                 "trajectories part (see the parity figure), for two torch runs as for torch "
-                 "and Numba.", verdict, detail, lines)
+                 "a last-bit difference in one weight grows step by step once the "
+                 "trajectories part, for two torch runs as for torch and Numba (the parity "
+                 "figure in the speed section).", verdict, detail, lines)
 
 
 def sine_claim(grouped: Grouped) -> Claim:

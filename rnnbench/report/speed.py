@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from rnnbench.report.parity import parity_lines  # noqa: E402
 from rnnbench.report.verdict import Claim, Verdict, render_claim  # noqa: E402
 
 LINEAR_R2 = 0.98  # R^2 of time = a + b T above which the growth counts as linear
@@ -205,6 +206,7 @@ def speed_section(data: dict, figures_dir: Path) -> list[str]:
         lines += ["### Ratios measured side by side", "", *ratio_table(data["ratios"])]
     if data["numba_vs_torch"]:
         lines += ["### NumbaRNN vs torch nn.RNN", "", *numba_table(data["numba_vs_torch"])]
+    lines += parity_lines(data.get("parity"), Path(figures_dir))
     lines += start_lines(data)
     lines += timer_lines(data["timer_check"])
     if data["skipped"]:
