@@ -38,6 +38,9 @@ class DataConfig(StrictModel):
 class GridBlock(StrictModel):
     models: list[str] = Field(min_length=1)
     tasks: list[str] = Field(min_length=1)
+    # an extra block's own seeds (e.g. more seeds for the runs the headline claims rest on);
+    # null: grid.seeds
+    seeds: list[Seed] | None = Field(None, min_length=1)
 
 
 class GridConfig(GridBlock):
@@ -53,9 +56,23 @@ class GridConfig(GridBlock):
         """'grid' for the main block, 'grid.extra.<name>' for the others."""
         return {"grid": self, **{f"grid.extra.{k}": b for k, b in self.extra.items()}}
 
+    def block_runs(self, block: GridBlock) -> list[tuple[str, str, int]]:
+        return [(m, t, s) for m in block.models for t in block.tasks
+                for s in (block.seeds or self.seeds)]
+
     def runs(self) -> list[tuple[str, str, int]]:
-        return list(dict.fromkeys((m, t, s) for b in self.blocks().values() for m in b.models
-                                  for t in b.tasks for s in self.seeds))
+        return list(dict.fromkeys(r for b in self.blocks().values() for r in self.block_runs(b)))
+
+    def check_one_stage_per_run(self) -> None:
+        """Each block is its own DVC stage, and two stages cannot write one run's folder."""
+        seen: dict[tuple[str, str, int], str] = {}
+        for where, block in self.blocks().items():
+            for run in self.block_runs(block):
+                if run in seen and seen[run] != where:
+                    raise ValueError(f"{where}: trains {run[0]} on {run[1]} with seed {run[2]}, "
+                                     f"as {seen[run]} does (one stage per run: give the block "
+                                     "other seeds, models or tasks)")
+                seen.setdefault(run, where)
 
 
 # One optional field per registered task. Field names are prefixed (a task called `copy` would
@@ -102,6 +119,7 @@ class Params(StrictModel):
                     if reason is not None:
                         raise ValueError(f"{where}: model {m!r} ({self.models[m].family}) "
                                          f"cannot serve task {t!r} ({spec.shape}): {reason}")
+        self.grid.check_one_stage_per_run()
         return self
 
     def configured_tasks(self) -> list[str]:

@@ -127,6 +127,15 @@ def test_any_length_keeps_its_gain_holds_loses_it_not_and_unlearnt_models_are_le
     assert any_length_claim(grouped(loses)).verdict == Verdict.NOT_OBSERVED
 
 
+def test_any_length_calls_a_longer_length_past_its_baseline_worse_not_at_it():
+    # at 2T the MSE is 1.02 against a baseline of 1.0: 2% worse, never "at the baseline"
+    r = run("lstm", "lstm", "adding", 0.1, claims=["any_length"],
+            lengths=lengths(100, values=(1.02, 0.99)))
+    text = " ".join(any_length_claim(grouped(r)).evidence)
+    assert "nothing (worse than the trivial baseline) at 2T" in text
+    assert "nothing (at the trivial baseline) at 4T" in text
+
+
 # ---------------------------------------------------------------- one-to-many
 SERVING = sorted(n for n, f in FAMILIES.items() if "one_to_many" in f.shapes)
 

@@ -30,6 +30,8 @@ BAD_OVERRIDES = [
     ("grid.models=[rnn, transformer]", "grid.models.1 = 'transformer': unknown model"),
     ("grid.tasks=[adding, translation]", "grid.tasks.1 = 'translation'"),
     ("grid.seeds=[-1]", "grid.seeds.0 = -1"),
+    ("grid.tasks=[adding]", "grid.extra.headline: trains numba_rnn on adding with seed 0, as grid "
+                            "does (one stage per run"),
     ("tasks.adding.n_train=0", "tasks.adding.n_train = 0"),
     ("experiment=", "experiment = ''"),
 ]

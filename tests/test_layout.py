@@ -37,7 +37,8 @@ LAYERS = [
     ["rnnbench.kernels.*", "rnnbench.models.*", "rnnbench.training.encode"],
     ["rnnbench.training.step", "rnnbench.training.fit", "rnnbench.probes.*",
      "rnnbench.tracking"],
-    ["rnnbench.training.evaluate", "rnnbench.training.run", "rnnbench.speed.*"],
+    ["rnnbench.training.evaluate", "rnnbench.training.run", "rnnbench.training.parity",
+     "rnnbench.speed.*"],
     ["rnnbench.study.*"],
     ["rnnbench.report.*"],
     ["rnnbench.sweep.*"],
@@ -120,10 +121,11 @@ def test_every_grid_block_is_a_train_stage():
     stages = stage_defs()
     blocks = {f"train_{name}" for name in params.grid.extra} | {"train"}
     assert {n for n in stages if n.startswith("train")} == blocks
-    for name in params.grid.extra:
+    for name, block in params.grid.extra.items():
         matrix = stages[f"train_{name}"]["matrix"]
+        seeds = f"${{grid.extra.{name}.seeds}}" if block.seeds else "${grid.seeds}"
         assert matrix == {"model": f"${{grid.extra.{name}.models}}",
-                          "task": f"${{grid.extra.{name}.tasks}}", "seed": "${grid.seeds}"}
+                          "task": f"${{grid.extra.{name}.tasks}}", "seed": seeds}
         assert stages[f"train_{name}"]["deps"] == stages["train"]["deps"]
 
 

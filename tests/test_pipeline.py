@@ -42,6 +42,8 @@ def repo(tmp_path_factory):
     raw = yaml.safe_load((dest / "params.yaml").read_text())
     raw = apply_overrides(raw, TINY + ["grid.models=[rnn, gru]", "grid.tasks=[adding, sine]",
                                        "grid.extra.suite={models: [gru], tasks: [chars]}",
+                                       "grid.extra.headline={models: [gru], tasks: [copy], "
+                                       "seeds: [1]}",  # a block with its own seeds
                                        "grid.extra.bidirectional={models: [bigru], "
                                        "tasks: [tagging]}", "models.bigru.hidden_size=8",
                                        "grid.extra.seq2seq={models: [seq2seq_gru_attn], "
@@ -84,7 +86,9 @@ def test_outputs_mlflow_and_report_agree(repo):
 
     _, runs = mlflow_runs(f"sqlite:///{dest.resolve()}/mlflow.db")
     train_runs = [r for r in runs if r.data.tags.get("dvc_stage", "").startswith("train")]
-    assert len(train_runs) == len(expected)  # one MLflow run per (model, task, seed)
+    # one MLflow run per (model, task, seed): the headline block adds gru on copy, seed 1
+    assert len(train_runs) == len(expected) + 1
+    assert (dest / "results" / "train" / "gru" / "copy" / "seed1" / "metrics.json").exists()
     by_id = {r.info.run_id: r for r in runs}
     for (model, task), m in metrics.items():
         run = by_id[m["mlflow_run_id"]]
@@ -125,6 +129,7 @@ def test_dvc_knows_what_changed(repo):
     # gru's train stages, and the study stages: a study's variants may name any preset, so
     # they read the whole models section
     assert changed == {"train@gru-adding-0", "train@gru-sine-0", "train_suite@gru-chars-0",
+                       "train_headline@gru-copy-1",
                        "train_one_to_many@gru-draw_digits-0", "study@tiny"}
     raw["models"]["gru"]["hidden_size"] = 8
     (dest / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))

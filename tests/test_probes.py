@@ -10,17 +10,20 @@ import torch
 from torch import nn
 
 from rnnbench.models.recurrent import RecurrentNet
+from rnnbench.probes.bound import bound_from_grads, qualifying
 from rnnbench.probes.gradients import (
     ProbeConfig,
     curve_figures,
     decay_factor,
     horizon,
     make_probe_callback,
+    raw_state_gradients,
     run_probe,
     state_gradients,
 )
-from rnnbench.probes.unrolled import bound_check, recurrent_spectra, saturation, unrolled_forward
-from rnnbench.report.probes import decay_figure, probes_section, vanishing_verdict
+from rnnbench.probes.unrolled import recurrent_spectra, saturation, unrolled_forward
+from rnnbench.report.probes import decay_figure, probes_section, vanishing_claim
+from rnnbench.report.verdict import Verdict
 from rnnbench.tasks.base import TaskSpec
 from rnnbench.training.schema import TrainConfig
 
@@ -192,44 +195,47 @@ def test_linear_recurrence_ratio_is_s_to_the_lag(s):
     assert horizon(ratio, 1e-3) == first
 
 
-def test_bound_check_computes_the_actual_jacobian_norm():
-    """B = 1: the per-step ratio is ||d h_t / d h_{t-1}||_2 / sigma_max(W_hh), with the Jacobian
-    taken by autograd through one cell step."""
-    torch.manual_seed(5)
-    core = nn.RNN(2, 5, batch_first=True, dtype=F64)
-    with torch.no_grad():
-        core.weight_hh_l0.mul_(4)  # some saturation, so the ratios are well below 1
-    x = torch.randn(1, 6, 2, dtype=F64)
-    res = bound_check(core, x)
-    _, _, states = unrolled_forward(core, x)
-    w = core.weight_hh_l0.detach()
-    sigma = torch.linalg.matrix_norm(w, ord=2)
-    for t in range(1, 6):
-        def cell(h, t=t):
-            return torch.tanh(x[0, t] @ core.weight_ih_l0.T + core.bias_ih_l0 + h @ w.T
-                              + core.bias_hh_l0)
-        jac = torch.autograd.functional.jacobian(cell, states[(0, 0)][t - 1][0].detach())
-        want = float(torch.linalg.matrix_norm(jac, ord=2) / sigma)
-        assert res["l0_fwd"]["step_max_ratio"][t] == pytest.approx(want, rel=1e-10)
-    assert min(res["l0_fwd"]["step_max_ratio"]) < 0.9
+def _bound(model, spec, x, y, loss):
+    _, _, grads, _ = raw_state_gradients(model, spec, x, y, loss)
+    return bound_from_grads(model.core, grads, *qualifying(model, loss))
 
 
-@pytest.mark.parametrize("seed", range(4))
+def test_which_steps_qualify_for_the_bound():
+    def net(layers, bidir, readout):
+        return RecurrentNet(nn.RNN(3, 4, num_layers=layers, bidirectional=bidir,
+                                   batch_first=True), 4, bidir, 2, readout)
+
+    assert qualifying(net(2, True, "last"), "task")[0] == [(1, 0), (1, 1)]  # top layer only
+    assert qualifying(net(2, True, "all"), "final")[0] == [(1, 0)]  # out[:, T-1]: forward
+    dirs, why = qualifying(net(1, False, "all"), "task")
+    assert dirs == [] and why.startswith("none")
+    model = net(1, False, "all")
+    res = _bound(model, spec_for("all"), torch.randn(2, 5, 3), targets(spec_for("all"), 2, 5,
+                                                                       torch.float32), "task")
+    assert res["applicable"] is False and "no step qualifies" in res["reason"]
+
+
+@pytest.mark.parametrize("seed", range(3))
 @pytest.mark.parametrize("scale", [0.5, 1.0, 3.0])
 @pytest.mark.parametrize("act", ["tanh", "relu"])
-def test_bound_holds_on_random_rnns(seed, scale, act):
+def test_bound_holds_on_measured_gradients_of_random_rnns(seed, scale, act):
     torch.manual_seed(seed)
-    core = nn.RNN(3, 8, num_layers=2, bidirectional=seed % 2 == 1, nonlinearity=act,
+    readout = "last" if seed % 2 else "all"
+    core = nn.RNN(3, 8, num_layers=2, bidirectional=seed > 0, nonlinearity=act,
                   batch_first=True, dtype=F64)
     with torch.no_grad():
         for p in core.parameters():
             p.mul_(scale)
-    res = bound_check(core, torch.randn(5, 12, 3, dtype=F64))
-    assert res["applicable"] and res["holds"]
-    assert 0 < res["max_ratio"] <= 1 + 1e-9
+    model = RecurrentNet(core, 8, seed > 0, 2, readout).double()
+    spec = spec_for(readout)
+    res = _bound(model, spec, torch.randn(5, 12, 3, dtype=F64), targets(spec, 5, 12), "final")
+    assert res["applicable"] and res["holds"] and res["tested"] > 0
+    assert 0 < res["max_ratio"] <= 1 + res["tolerance"]
 
 
-def test_bound_is_tight_in_the_linear_regime():
+def test_bound_is_nearly_tight_in_the_linear_regime():
+    """W_hh = 0.9 x orthogonal and |h| ~ 1e-4 (tanh' ~ 1): every measured ratio is 0.9, the
+    bound itself; a check this close to its bound can fail."""
     torch.manual_seed(6)
     core = nn.RNN(3, 8, batch_first=True, dtype=F64)
     q, _ = torch.linalg.qr(torch.randn(8, 8, dtype=F64))
@@ -237,9 +243,45 @@ def test_bound_is_tight_in_the_linear_regime():
         core.weight_hh_l0.copy_(0.9 * q)
         core.bias_ih_l0.zero_()
         core.bias_hh_l0.zero_()
-    res = bound_check(core, 1e-4 * torch.randn(5, 20, 3, dtype=F64))  # |h| ~ 1e-4: tanh' ~ 1
-    assert res["holds"] and res["max_ratio"] > 0.999 and res["mean_ratio"] > 0.999
-    assert bound_check(nn.GRU(3, 4, batch_first=True), torch.randn(2, 5, 3))["applicable"] is False
+    model = RecurrentNet(core, 8, False, 2, "last").double()
+    spec = spec_for("last")
+    res = _bound(model, spec, 1e-4 * torch.randn(5, 20, 3, dtype=F64), targets(spec, 5, 20),
+                 "task")
+    assert res["holds"] and 0.999 < res["max_ratio"] <= 1 + 1e-12
+    assert res["l0_fwd"]["sigma_max"] == pytest.approx(0.9, rel=1e-12)
+
+
+def test_a_measured_ratio_above_its_bound_fails_the_check():
+    torch.manual_seed(7)
+    core = nn.RNN(3, 4, batch_first=True, dtype=F64)
+    with torch.no_grad():
+        core.weight_hh_l0.copy_(0.5 * torch.eye(4, dtype=F64))  # bound 0.5 per step
+    g = torch.ones(2, 6, 4, dtype=F64)  # dL/dh_t equal at every step: ratio 1 > 0.5
+    g[1] *= 0.5 ** torch.arange(5, -1, -1, dtype=F64)[:, None]  # example 1 at its bound
+    res = bound_from_grads(core, {(0, 0): g}, [(0, 0)], "lags 1..T-1")
+    assert res["holds"] is False and res["max_ratio"] == pytest.approx(2.0)
+    assert res["tested"] == 10 and res["l0_fwd"]["lag_max_ratio"][1] == pytest.approx(2.0)
+    g[0] = g[1]
+    assert bound_from_grads(core, {(0, 0): g}, [(0, 0)], "lags 1..T-1")["holds"] is True
+    zero = bound_from_grads(core, {(0, 0): torch.zeros(2, 6, 4, dtype=F64)}, [(0, 0)], "x")
+    assert zero["applicable"] is False  # no ratio to test: nothing said to hold
+    gru = bound_from_grads(nn.GRU(3, 4), {}, [(0, 0)], "x")
+    assert gru["applicable"] is False and "Elman" in gru["reason"]
+
+
+def test_numba_bptt_gradients_meet_the_bound_like_torchs():
+    from rnnbench.models.numba_rnn import NumbaRNN
+
+    torch.manual_seed(2)
+    numba = RecurrentNet(NumbaRNN(3, 5, num_layers=2, bidirectional=True), 5, True, 2,
+                         "last").double()
+    ref = RecurrentNet(nn.RNN(3, 5, num_layers=2, bidirectional=True, batch_first=True), 5, True,
+                       2, "last").double()
+    ref.load_state_dict(numba.state_dict())
+    spec = spec_for("last")
+    x, y = torch.randn(4, 9, 3, dtype=F64), targets(spec, 4, 9)
+    a, b = _bound(numba, spec, x, y, "task"), _bound(ref, spec, x, y, "task")
+    assert a["holds"] and b["holds"] and a["max_ratio"] == pytest.approx(b["max_ratio"], rel=1e-8)
 
 
 # ---------------------------------------------------------------- derived figures
@@ -380,10 +422,13 @@ def fake_result(cell, factor, step, T=50, thresholds=(1e-3, 1e-6)):
     figures = {f"final.l0_fwd.{k}": v for k, v in curve_figures(curve, thresholds).items()}
     figures.update({"l0_fwd.w_hh.sigma_max": 1.1, "l0_fwd.w_hh.spectral_radius": 0.6,
                     "l0_fwd.saturated_fraction": 0.0, "bound.applicable": cell == "rnn_tanh"})
+    bound = {"applicable": False, "reason": f"{cell}: the bound is stated for Elman cells"}
     if cell == "rnn_tanh":
         figures.update({"bound.holds": True, "bound.max_ratio": 0.98})
+        bound = {"applicable": True, "holds": True, "max_ratio": 0.98, "tested": 8 * (T - 1),
+                 "loss": "final", "steps": "lags 1..T-1 of the top layer's states"}
     return {"step": step, "checkpoint": 0.0 if step == 0 else 1.0, "cell": cell, "seq_len": T,
-            "batch": 8, "thresholds": list(thresholds), "figures": figures,
+            "batch": 8, "thresholds": list(thresholds), "figures": figures, "bound": bound,
             "gradients": {"final": {"curves": {"l0_fwd": curve}, "cell_curves": {}}}}
 
 
@@ -392,18 +437,32 @@ def test_verdict_rule():
         return {"rnn": [fake_result("rnn_tanh", v, 0)], "lstm": [fake_result("lstm", lstm, 0)],
                 "gru": [fake_result("gru", gru, 0)]}
 
-    assert vanishing_verdict(group(0.6, 0.9, 0.97))[0] == "holds"
-    assert vanishing_verdict(group(0.6, 0.9, 0.5))[0].startswith("holds only under a condition")
-    assert vanishing_verdict(group(0.6, 0.5, 0.4))[0] == "not observed"  # gates no better
-    assert vanishing_verdict(group(0.99, 0.999, 0.999))[0] == "not observed"  # no vanishing in T
-    assert vanishing_verdict({"rnn": [fake_result("rnn_tanh", 0.6, 0)]})[0].startswith(
-        "not observed")
+    def verdict(by_model):
+        return vanishing_claim(by_model, "adding").verdict
+
+    assert verdict(group(0.6, 0.9, 0.97)) == Verdict.HOLDS
+    assert verdict(group(0.6, 0.9, 0.5)) == Verdict.CONDITION
+    assert verdict(group(0.6, 0.5, 0.4)) == Verdict.NOT_OBSERVED  # gates no better
+    assert verdict(group(0.99, 0.999, 0.999)) == Verdict.NOT_OBSERVED  # no vanishing in T
+    alone = vanishing_claim({"rnn": [fake_result("rnn_tanh", 0.6, 0)]}, "adding")
+    assert alone.verdict == Verdict.NOT_OBSERVED and "both a vanilla and a gated" in alone.detail
     mixed = group(0.6, 0.9, 0.95)
     mixed["gru"].append(fake_result("gru", 0.3, 100))  # trained: worse than the vanilla RNN
     mixed["rnn"].append(fake_result("rnn_tanh", 0.6, 100))
     mixed["lstm"].append(fake_result("lstm", 0.9, 100))
-    verdict = vanishing_verdict(mixed)[0]
-    assert verdict.startswith("holds only under a condition") and "init: holds" in verdict
+    c = vanishing_claim(mixed, "adding")
+    assert c.verdict == Verdict.CONDITION and "init: holds" in c.detail
+
+
+def test_a_failed_bound_shows_as_failed_in_the_section():
+    by_model = {"rnn": [fake_result("rnn_tanh", 0.6, 0)], "lstm": [fake_result("lstm", 0.9, 0)]}
+    md = "\n".join(probes_section({"adding": by_model}))
+    assert "| 0.98 (ok) |" in md and "within the bound" in md and "**FAILED" not in md
+    bad = by_model["rnn"][0]
+    bad["figures"].update({"bound.holds": False, "bound.max_ratio": 1.7})
+    bad["bound"].update(holds=False, max_ratio=1.7)
+    md = "\n".join(probes_section({"adding": by_model}))
+    assert "| 1.7 (**FAILED**) |" in md and "**FAILED: above the bound**" in md
 
 
 def test_report_section_and_figure(tmp_path):

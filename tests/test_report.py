@@ -7,7 +7,7 @@ from pathlib import Path
 
 from rnnbench.models.families import FAMILIES
 from rnnbench.report.build import build_report, load_results
-from rnnbench.report.claims import gates_claim, numba_claim
+from rnnbench.report.claims import against_baseline, gates_claim, numba_claim
 from rnnbench.report.verdict import render_claim
 from tests.conftest import complete_metrics
 
@@ -71,6 +71,36 @@ def test_gates_claim_rules():
     diverged = by_model(result("lstm", "lstm", "adding", 0.5, status="diverged"),
                         result("rnn", "rnn", "adding", 0.17))
     assert verdict(gates_claim({'adding': diverged})) == "**Verdict: not observed**"
+
+
+def test_a_metric_past_the_baseline_is_called_worse_however_close():
+    # MSE (lower is better) against 1/6: 0.17 is 2% worse, within the 5% band that counts as
+    # "at" only on the better side
+    assert against_baseline(0.17, 1 / 6, False) == "worse than the trivial baseline"
+    assert against_baseline(0.21, 1 / 6, False) == "worse than the trivial baseline"
+    assert against_baseline(0.16, 1 / 6, False) == "at the trivial baseline"
+    assert against_baseline(0.05, 1 / 6, False) == "better than the trivial baseline"
+    assert against_baseline(0.49, 0.5, True) == "worse than the trivial baseline"  # accuracy
+    assert against_baseline(0.51, 0.5, True) == "at the trivial baseline"
+    lines = gates_claim({"adding": by_model(result("rnn", "rnn", "adding", 0.17))}).evidence
+    assert "worse than the trivial baseline" in lines[0] and "at the" not in lines[0]
+
+
+def test_the_task_table_says_how_its_runs_stopped_and_which_model_was_tested():
+    from rnnbench.report.build import stopping_line, task_table
+
+    fixed = [{**result("gru", "gru", "adding", 0.1, seed=s), "early_stop": False,
+              "keep_best": True, "stopped": "budget"} for s in (0, 1)]
+    line = stopping_line(fixed)
+    assert line == ("Training: a fixed budget (no stop at the threshold), the checkpoint with "
+                    "the best validation metric tested (2 trained the whole budget).")
+    early = {**result("rnn", "rnn", "adding", 0.005), "early_stop": True, "keep_best": False,
+             "stopped": "solved"}
+    both = stopping_line([*fixed, early])
+    assert "stopping early once the validation metric reached the threshold, the last model " \
+           "tested" in both and "1 stopped at the threshold" in both
+    assert line in task_table(by_model(*fixed))
+    assert stopping_line([result("rnn", "rnn", "adding", 0.1)]) == ""  # older records
 
 
 def test_report_tables_agree_with_the_result_files(tmp_path):

@@ -18,7 +18,7 @@ from tests.conftest import mlflow_runs
 SLEEP_S = 0.004
 STAT_KEYS = {"median", "q25", "q75", "iqr", "samples"}
 TOP_KEYS = {"schema_version", "config", "environment", "matmul", "configs", "ratios",
-            "numba_vs_torch", "timer_check", "numba_compile", "cached_start", "skipped",
+            "numba_vs_torch", "timer_check", "numba_compile", "cached_start", "parity", "skipped",
             "mlflow_runs", "wall_s"}
 CONFIG_KEYS = {"index", "key", "family", "cell", "hidden", "batch", "seq_len", "input_size",
                "layers", "bidirectional", "device", "dtype", "impl", "kernel", "optimizer",
@@ -30,7 +30,7 @@ CONFIG_KEYS = {"index", "key", "family", "cell", "hidden", "batch", "seq_len", "
 def tiny_config(**over) -> SpeedConfig:
     base = dict(models=["rnn", "gru", "numba_rnn"], hidden=[8], batch=[2], seq_len=[3, 6],
                 input_size=4, layers=[1], bidirectional=[False], numba_grid=None, warmup=1,
-                repeats=2, min_sample_s=0.001, check_timer=1, cached_start=False)
+                repeats=2, min_sample_s=0.001, check_timer=1, cached_start=False, parity_steps=0)
     return SpeedConfig(**{**base, **over})
 
 
@@ -255,6 +255,26 @@ def test_linear_time_claim_partly():
     assert "gru H=64 B=16" in text
 
 
+def test_the_throughput_figure_plots_against_what_the_grid_varies(tmp_path):
+    from rnnbench.report.speed import figure_axis, throughput_caption, throughput_figure
+
+    def data(pairs):
+        return {"matmul": {"cpu": {}}, "configs": [
+            {**_cfg("rnn", t, 1.0, hidden=h), "train_seq_per_s": 100.0 / t} for h, t in pairs]}
+
+    one_width = data([(64, 10), (64, 20), (64, 40)])  # the quick grid's shape: T varies
+    assert figure_axis(one_width["configs"]) == "seq_len"
+    caption = throughput_caption(one_width)
+    assert caption.startswith("Training throughput against sequence length T")
+    assert "H = 64" in caption
+    widths = data([(32, 10), (64, 10), (128, 10)])
+    assert figure_axis(widths["configs"]) == "hidden"
+    still = data([(64, 10)])  # nothing varies: no figure of one column of dots
+    assert figure_axis(still["configs"]) is None
+    assert throughput_figure(still, tmp_path) is None
+    assert throughput_figure(one_width, tmp_path) == "speed_throughput.png"
+
+
 def test_speed_section_from_a_real_run(tmp_path):
     data = run_speed(tiny_config(models=["rnn", "lstm", "gru"], hidden=[4, 8]), tmp_path / "out",
                      "speedtest")
@@ -313,15 +333,32 @@ def test_the_kernel_that_ran_is_read_from_a_profile(family, impl, kernel):
     assert kernel_of(make_bench(case), case).split(":")[0] == kernel
 
 
-def test_a_timer_disagreement_is_a_failed_check():
+def test_a_timer_disagreement_is_a_failed_check(monkeypatch):
+    from rnnbench.speed import timing
+
+    real = timing.one_sample
+    # our samples read 1.5 x what they took: the methods disagree, and the check says so
+    monkeypatch.setattr(timing, "one_sample",
+                        lambda fn, s, sync=timing._noop: (1.5 * real(fn, s, sync)[0],
+                                                          real(fn, s, sync)[1]))
+    res = timer_check(lambda: time.sleep(SLEEP_S), threads=1, warmup=1, repeats=2,
+                      min_sample_s=0.01, pairs_per_repeat=2)
+    assert res["ratio"] > 1.3 and res["ok"] is False
+    monkeypatch.setattr(timing, "one_sample", real)
+    ok = timer_check(lambda: time.sleep(SLEEP_S), threads=1, warmup=1, repeats=2,
+                     min_sample_s=0.01, pairs_per_repeat=2, tolerance=0.5)
+    assert ok["ok"] is True
+
+
+def test_drift_of_the_machine_lands_on_both_sides_of_the_timer_check():
+    """A function that gets slower the more it is called: taken one after the other, ours first,
+    the Timer would read it slower; sample by sample the two see the same drift."""
     calls = [0]
 
-    def drifting():  # slower the more it is called: ours runs first, the Timer later
+    def drifting():
         calls[0] += 1
-        time.sleep(SLEEP_S * (1 + calls[0] / 20))
+        time.sleep(SLEEP_S * (1 + calls[0] / 100))
 
-    res = timer_check(drifting, threads=1, warmup=0, repeats=3, min_sample_s=0.01)
-    assert res["ratio"] < 0.9 and res["ok"] is False
-    ok = timer_check(lambda: time.sleep(SLEEP_S), threads=1, warmup=1, repeats=3,
-                     min_sample_s=0.02, tolerance=0.5)
-    assert ok["ok"] is True
+    res = timer_check(drifting, threads=1, warmup=0, repeats=3, min_sample_s=0.01,
+                      pairs_per_repeat=2)
+    assert res["pairs"] == 6 and res["ok"] is True

@@ -107,6 +107,69 @@ def test_max_steps_and_early_stop():
     assert r.epochs == 1 and r.steps_to_solve == 8 and r.time_to_solve_s > 0
 
 
+def scripted(val_values):
+    """A metrics_fn reporting the given validation MSEs in turn (the test split's call gets the
+    true MSE), and an on_epoch callback that records the weights after each validation."""
+    calls, weights = iter(val_values), []
+
+    def fn(pred, y):
+        if y is DATA["val"]["y"]:
+            v = next(calls)
+            return {"mse": v, "loss": v}
+        return metrics_fn(pred, y)
+
+    def on_epoch(row, series):
+        weights.append({k: v.clone() for k, v in model.state_dict().items()})
+
+    torch.manual_seed(0)
+    model = build_model(GRUConfig(family="gru", hidden_size=8), SPEC)
+    return model, fn, on_epoch, weights
+
+
+def real(spec):
+    from dataclasses import replace
+
+    return replace(spec, real_data=True)
+
+
+def test_real_data_trains_its_budget_and_keeps_the_best_validation_checkpoint():
+    spec = real(TASK.spec(AddingConfig(seq_len=6, n_train=512, n_val=128, n_test=128,
+                                       solved_mse=0.3)))
+    model, fn, on_epoch, weights = scripted([0.5, 0.2, 0.1, 0.4, 0.3])  # solved from round 2
+    r = fit(model, spec, fn, DATA, TrainConfig(max_epochs=5), 0, on_epoch=on_epoch)
+    assert (r.early_stop, r.keep_best, r.stopped) == (False, True, "budget")
+    assert r.steps == 40 and r.steps_to_solve == 16 and r.time_to_solve_s > 0  # not stopped
+    assert r.best_step == 24 and r.val["mse"] == 0.1  # the checkpoint tested is round 3's
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, weights[2][k]) and not torch.equal(v, weights[-1][k])
+
+
+def test_generated_data_stops_at_the_threshold_and_tests_its_last_model():
+    spec = TASK.spec(AddingConfig(seq_len=6, n_train=512, n_val=128, n_test=128, solved_mse=0.3))
+    model, fn, on_epoch, weights = scripted([0.5, 0.2, 0.1])
+    r = fit(model, spec, fn, DATA, TrainConfig(max_epochs=5), 0, on_epoch=on_epoch)
+    assert (r.early_stop, r.keep_best, r.stopped, r.steps) == (True, False, "solved", 16)
+    # explicit settings win over the data's defaults
+    model, fn, on_epoch, weights = scripted([0.5, 0.2, 0.1, 0.4, 0.3])
+    r = fit(model, real(spec), fn, DATA, TrainConfig(max_epochs=5, early_stop=True), 0)
+    assert (r.stopped, r.steps, r.keep_best) == ("solved", 16, True)
+
+
+def test_patience_stops_after_rounds_without_a_new_best():
+    spec = real(SPEC)  # the default threshold is never reached by these values
+    model, fn, on_epoch, weights = scripted([0.5, 0.4, 0.45, 0.41, 0.6, 0.1])
+    r = fit(model, spec, fn, DATA, TrainConfig(max_epochs=6, patience=3), 0)
+    assert (r.stopped, r.steps, r.best_step, r.val["mse"]) == ("patience", 40, 16, 0.4)
+
+
+def test_every_real_data_task_says_so_and_no_generated_one_does():
+    from rnnbench.tasks.registry import TASKS
+
+    for name, task in TASKS.items():
+        cfg = task.Config()
+        assert task.spec(cfg).real_data == (task.source(cfg)["kind"] == "dataset"), name
+
+
 def test_validation_period_in_steps():
     _, r = train(max_steps=20, eval_every=6)
     assert [row["step"] for row in r.curves] == [6, 12, 18, 20]

@@ -4,8 +4,9 @@ The test of the lecture claim "vanilla RNN gradients vanish or explode; gates fi
 probe batch, :func:`state_gradients` gives ||dL/dh_t|| for every step, layer and direction
 (torch cores through the unrolled graph of :mod:`rnnbench.probes.unrolled`, Numba cores through
 their own hand-written BPTT); :func:`run_probe` adds the derived figures (decay per step,
-horizons, recurrent spectra, saturation, the Pascanu et al. Jacobian bound) in one
-JSON-friendly dict; :func:`make_probe_callback` runs it at checkpoints during `train.fit`.
+horizons, recurrent spectra, saturation, the Pascanu et al. bound on the measured per-step
+ratios of probes/bound.py) in one JSON-friendly dict; :func:`make_probe_callback` runs it at
+checkpoints during `train.fit`.
 
 Lag convention: lag = number of steps between h_t and the step where its direction ends (the
 forward direction ends at t = T-1: lag = T-1-t; the backward one at t = 0: lag = t).
@@ -18,9 +19,9 @@ import math
 import numpy as np
 import torch
 
+from rnnbench.probes.bound import bound_from_grads, qualifying
 from rnnbench.probes.schema import Loss, ProbeConfig
 from rnnbench.probes.unrolled import (
-    bound_check,
     cell_kind,
     direction_name,
     recurrent_spectra,
@@ -79,6 +80,13 @@ def state_gradients(model, spec: TaskSpec, x: torch.Tensor, y: torch.Tensor,
                    sees it after one step only). Non-finite values are None.
     cell_curves: the same for the LSTM cell state c_t (torch LSTM cores only), else {}.
     """
+    return _summary(loss, *raw_state_gradients(model, spec, x, y, loss, nonlinearity=nonlinearity))
+
+
+def raw_state_gradients(model, spec: TaskSpec, x: torch.Tensor, y: torch.Tensor,
+                        loss: Loss = "task", *, nonlinearity: str | None = None):
+    """(loss value, method, grads, cell_grads): grads[(layer, direction)] is the (B, T, H)
+    total dL/dh_t by sequence position; cell_grads the same for an LSTM's c_t (else {})."""
     core, objective = model.core, _objective(model, spec, y, loss)
     grads, cell_grads = {}, {}
     if hasattr(core, "forward_with_state_grads") and nonlinearity is None:
@@ -103,6 +111,10 @@ def state_gradients(model, spec: TaskSpec, x: torch.Tensor, y: torch.Tensor,
         for i, key in enumerate(keys + cells):
             target = grads if i < len(keys) else cell_grads
             target[key] = torch.stack(got[i * T:(i + 1) * T], dim=1)  # (B, T, H)
+    return value, method, grads, cell_grads
+
+
+def _summary(loss: Loss, value, method: str, grads: dict, cell_grads: dict) -> dict:
     return {
         "loss": loss, "loss_value": float(value.detach()), "method": method,
         "curves": {direction_name(*key): _curve(g, key[1]) for key, g in grads.items()},
@@ -152,14 +164,17 @@ def run_probe(model, spec: TaskSpec, x: torch.Tensor, y: torch.Tensor, cfg: Prob
       '<loss>.l0_fwd.horizon@0.001'  lag in steps where ratio first < 0.001 (None: not within T)
       'l0_fwd.w_hh[_<gate>].sigma_max' / '.spectral_radius'  (see unrolled.recurrent_spectra)
       'l0_fwd.saturated_fraction', 'l0_fwd.gates_saturated_fraction'  (unrolled.saturation)
-      'bound.applicable', 'bound.holds', 'bound.max_ratio'  (unrolled.bound_check)
-    'gradients' holds the full curves per loss; 'bound' the full bound check.
+      'bound.applicable', 'bound.holds', 'bound.max_ratio'  (probes.bound: the largest measured
+                                     ||dL/dh_{t-1}|| / ||dL/dh_t|| over its bound)
+    'gradients' holds the full curves per loss; 'bound' the full bound check, on the gradients
+    of loss 'final' where probed (the loss that reads only the last step), else the first.
     """
     p = next(model.parameters())
     x = x[:cfg.batch_size].detach().to(device=p.device, dtype=p.dtype)
     y = y[:cfg.batch_size].detach().to(device=p.device)
     y = y if not y.is_floating_point() else y.to(p.dtype)
-    grads = {loss: state_gradients(model, spec, x, y, loss) for loss in cfg.losses}
+    raw = {loss: raw_state_gradients(model, spec, x, y, loss) for loss in cfg.losses}
+    grads = {loss: _summary(loss, *r) for loss, r in raw.items()}
     figures: dict = {}
     for loss, g in grads.items():
         for name, curve in g["curves"].items():
@@ -167,8 +182,8 @@ def run_probe(model, spec: TaskSpec, x: torch.Tensor, y: torch.Tensor, cfg: Prob
                 figures[f"{loss}.{name}.{key}"] = v
     figures.update(recurrent_spectra(model.core))
     figures.update(saturation(model.core, x))
-    bound = bound_check(model, x) if cfg.bound_check else {"applicable": False,
-                                                            "reason": "disabled"}
+    bound = _bound(model, raw) if cfg.bound_check else {"applicable": False,
+                                                         "reason": "disabled"}
     figures["bound.applicable"] = bound["applicable"]
     if bound["applicable"]:
         figures["bound.holds"], figures["bound.max_ratio"] = bound["holds"], bound["max_ratio"]
@@ -176,6 +191,13 @@ def run_probe(model, spec: TaskSpec, x: torch.Tensor, y: torch.Tensor, cfg: Prob
             "seq_len": int(x.shape[1]), "batch": int(x.shape[0]),
             "thresholds": list(cfg.thresholds), "figures": figures, "gradients": grads,
             "bound": bound}
+
+
+def _bound(model, raw: dict) -> dict:
+    """The Pascanu bound on the measured gradients of one probed loss (probes.bound)."""
+    loss = "final" if "final" in raw else next(iter(raw))
+    directions, steps = qualifying(model, loss)
+    return {"loss": loss, **bound_from_grads(model.core, raw[loss][2], directions, steps)}
 
 
 def probe_at_init(model, spec: TaskSpec, x: torch.Tensor, y: torch.Tensor,

@@ -6,8 +6,7 @@ step at a time from the core's own parameters and keeps every hidden state h_t a
 tensor of the autograd graph, so `torch.autograd.grad(loss, h_t)` is the TOTAL dL/dh_t: the
 direct path, the next layer's path and the recurrent path through every later-visited step.
 
-Also here: the spectra of the recurrent matrices, the saturation of the squashing units and the
-per-step Jacobian bound check (Pascanu, Mikolov & Bengio 2013).
+Also here: the spectra of the recurrent matrices and the saturation of the squashing units.
 """
 
 from __future__ import annotations
@@ -158,52 +157,6 @@ def saturation(core: nn.Module, x: torch.Tensor) -> dict[str, float]:
             bad = (g < 1 - SAT) | (g > SAT)
             out[f"{direction_name(k, d)}.gates_saturated_fraction"] = float(bad.double().mean())
     return out
-
-
-@torch.no_grad()
-def bound_check(model: nn.Module, x: torch.Tensor, rtol: float = 1e-6) -> dict:
-    """Per-step Jacobian norm of an Elman RNN against the bound sigma_max(W_hh).
-
-    Pascanu, Mikolov & Bengio (2013), "On the difficulty of training recurrent neural networks"
-    (ICML, section 3.1): ||dh_t/dh_{t-1}|| = ||diag(phi'(a_t)) W_hh|| <= sigma_max(W_hh) * gamma,
-    gamma = max|phi'| (= 1 for tanh and relu), so sigma_max < 1 forces the gradient to vanish
-    geometrically. Here the actual norm is the spectral norm of diag(phi'(a_t)) W_hh for every
-    example b and step t, with phi'(a_t) = 1 - h_t^2 (tanh) or 1[h_t > 0] (relu), read off the
-    states h_t. ratio = actual / sigma_max(W_hh) (<= 1 when the bound holds).
-
-    Returns 'applicable' (False for gated cells, with 'reason'), 'holds' (every example, step,
-    layer and direction has ratio <= 1 + rtol), 'max_ratio' (the largest ratio observed),
-    'mean_ratio', and per '<l0_fwd>': 'sigma_max' and per-step lists over t (sequence position)
-    'step_max_ratio' (max over the batch) and 'step_mean_ratio' (mean over the batch).
-    """
-    core = getattr(model, "core", model)
-    kind = cell_kind(core)
-    if kind not in ("rnn_tanh", "rnn_relu"):
-        return {"applicable": False, "reason": f"{kind}: the bound is stated for Elman cells"}
-    _, _, states = unrolled_forward(core, x)
-    res: dict = {"applicable": True, "bound": "sigma_max(W_hh) * max|phi'| (max|phi'| = 1)"}
-    all_max, all_mean = [], []
-    for (k, d), hs in states.items():
-        w = _params(core, k, d)[1].double()  # (H, H)
-        sigma = torch.linalg.matrix_norm(w, ord=2)
-        step_max, step_mean = [], []
-        for h in hs:  # one step at a time: (B, H, H) per step keeps memory at B*H^2
-            h = h.double()
-            dphi = 1 - h * h if kind == "rnn_tanh" else (h > 0).double()  # (B, H)
-            # ||diag(phi') W||_2^2 = largest eigenvalue of W^T diag(phi'^2) W, (B, H, H):
-            # a symmetric eigenproblem, several times cheaper than a batched SVD
-            gram = w.T @ (dphi[:, :, None] ** 2 * w)
-            r = torch.linalg.eigvalsh(gram)[:, -1].clamp(min=0).sqrt() / sigma  # (B,)
-            step_max.append(float(r.max()))
-            step_mean.append(float(r.mean()))
-        res[direction_name(k, d)] = {"sigma_max": float(sigma), "step_max_ratio": step_max,
-                                     "step_mean_ratio": step_mean}
-        all_max += step_max
-        all_mean += step_mean
-    res["max_ratio"] = max(all_max)
-    res["mean_ratio"] = float(np.mean(all_mean))
-    res["holds"] = bool(res["max_ratio"] <= 1 + rtol)
-    return res
 
 
 class UnrolledCore(nn.Module):

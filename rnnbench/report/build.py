@@ -71,6 +71,28 @@ def _median_or_dash(values: list, fmt: str) -> str:
     return format(statistics.median(values), fmt) if values else "—"
 
 
+STOPPED = {"budget": "trained the whole budget", "solved": "stopped at the threshold",
+           "patience": "stopped by patience", "diverged": "diverged"}
+
+
+def stopping_line(runs: list[dict]) -> str:
+    """How the runs of a task were trained and which model was tested, from their records."""
+    rules = sorted({(bool(r.get("early_stop")), bool(r.get("keep_best"))) for r in runs
+                    if "stopped" in r})
+    if not rules:
+        return ""
+    said = "; ".join(("stopping early once the validation metric reached the threshold"
+                      if early else "a fixed budget (no stop at the threshold)")
+                     + (", the checkpoint with the best validation metric tested" if best
+                        else ", the last model tested") for early, best in rules)
+    counts: dict[str, int] = {}
+    for r in runs:
+        if "stopped" in r:
+            counts[r["stopped"]] = counts.get(r["stopped"], 0) + 1
+    how = ", ".join(f"{n} {STOPPED.get(k, k)}" for k, n in sorted(counts.items()))
+    return f"Training: {said} ({how})."
+
+
 def task_table(runs_by_model: dict[str, list[dict]]) -> list[str]:
     first = next(iter(runs_by_model.values()))[0]
     metric, base = first["metric"], first["baseline"]
@@ -84,6 +106,8 @@ def task_table(runs_by_model: dict[str, list[dict]]) -> list[str]:
         f"({base['name']}): **{base.get(metric, float('nan')):.4g}**; solved at "
         f"{'≥' if first['higher_is_better'] else '≤'} {first['solved_threshold']:g}.",
         "",
+        *([line, ""] if (line := stopping_line([r for rs in runs_by_model.values()
+                                                 for r in rs])) else []),
         f"| model | {metric} (mean ± std) | solved | parameters | train time (s) "
         "| steps | steps to solve | time to solve (s) | status |",
         "|---|---|---|---|---|---|---|---|---|",

@@ -10,12 +10,18 @@ from __future__ import annotations
 import statistics
 
 from rnnbench.models.families import FAMILIES
-from rnnbench.report.claims import Grouped, evidence_tasks, mean_metric, mean_std
+from rnnbench.report.claims import (
+    AT_BASELINE,
+    Grouped,
+    against_baseline,
+    evidence_tasks,
+    mean_metric,
+    mean_std,
+)
 from rnnbench.report.compare import RULE, compare, finite
 from rnnbench.report.verdict import Claim, Verdict, tally
 
 USUALLY = 0.75  # "usually about the same": on at least this fraction of the tasks compared
-AT_BASELINE = 0.05  # within 5% of the trivial baseline: nothing learnt
 RETAINS = 0.5  # at k x T a model keeps at least this fraction of its gain over the baseline
 WRITE_MAX = 0.1  # a keeping cell's mean write gate over the span counts as "i = 0" below this
 # Config fields that differ between cells of one shape and so do not tell shapes apart.
@@ -164,13 +170,14 @@ def length_table(runs: list[dict]) -> list[tuple[int, int, float | None, float]]
     return rows
 
 
-def _kept(share: float | None, value: float | None, baseline: float) -> str:
+def _kept(share: float | None, value: float | None, baseline: float, higher: bool) -> str:
     """A share of the gain kept, in words that match the numbers."""
     if share is None or value is None:
         return "n/a"
-    if abs(value - baseline) <= AT_BASELINE * abs(baseline) or abs(share) < 0.005:
-        return "nothing (at the trivial baseline)"
-    return f"{share:.0%}" if share > 0 else "nothing (worse than the trivial baseline)"
+    where = against_baseline(value, baseline, higher)
+    if where != "better than the trivial baseline" or abs(share) < 0.005:
+        return f"nothing ({where})"
+    return f"{share:.0%}"
 
 
 def any_length_claim(grouped: Grouped) -> Claim:
@@ -197,7 +204,7 @@ def any_length_claim(grouped: Grouped) -> Claim:
             held.append(f"{model} on {task}")
         lines.append(f"- {task}, {model}: test {runs[0]['metric']} {shown}; of its gain over "
                      "the baseline at T it keeps "
-                     + ", ".join(f"{_kept(k, m, b)} at {f}T"
+                     + ", ".join(f"{_kept(k, m, b, higher)} at {f}T"
                                  for k, (f, _, m, b) in zip(kept, rows[1:], strict=True)))
     verdict, detail = tally(cases, "no model learnt a task with a length T in this profile",
                             "only for " + ", ".join(held))

@@ -7,12 +7,15 @@ Input: probe result dicts as written by rnnbench.probes.run_probe (one per check
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+
+from rnnbench.report.verdict import Claim, Verdict, render_claim  # noqa: E402
 
 HEADLINE = "l0_fwd"  # the first layer's forward direction: every input passes through it
 RULE = ("at each stage probed (initialisation, trained) the claim holds if every vanilla (Elman) "
@@ -97,16 +100,22 @@ def _spectral(fig: dict, curve: str) -> tuple[float | None, float | None]:
     return sigma, rho
 
 
+def bound_cell(f: dict) -> str:
+    """The largest measured ratio over its Pascanu bound, and whether it stays within it."""
+    if not f.get("bound.applicable"):
+        return "n/a"
+    return (f"{fmt_cell(f['bound.max_ratio'])} ("
+            + ("ok" if f["bound.holds"] else "**FAILED**") + ")")
+
+
 def _row(model: str, stage: str, r: dict, loss: str, curve: str) -> str:
     f = r["figures"]
     thr = r["thresholds"]
     sigma, rho = _spectral(f, curve)
-    bound = ("n/a" if not f.get("bound.applicable") else
-             f"{fmt_cell(f['bound.holds'])} (max {fmt_cell(f['bound.max_ratio'])})")
     cells = [model, r["cell"], stage, str(r["step"]),
              fmt_cell(f.get(f"{loss}.{curve}.decay_factor")),
              *(fmt_cell(f.get(f"{loss}.{curve}.horizon@{t:g}")) for t in thr), fmt_cell(sigma),
-             fmt_cell(rho), fmt_cell(f.get(f"{curve}.saturated_fraction")), bound]
+             fmt_cell(rho), fmt_cell(f.get(f"{curve}.saturated_fraction")), bound_cell(f)]
     return "| " + " | ".join(cells) + " |"
 
 
@@ -115,10 +124,13 @@ def _closeness(factor: float | None) -> float:
     return abs(math.log10(factor)) if factor and factor > 0 else math.inf
 
 
-def vanishing_verdict(by_model: dict[str, list[dict]], loss: str | None = "final",
-                      curve: str = HEADLINE) -> tuple[str, list[str]]:
-    """(verdict, evidence lines) for "gradients vanish in a vanilla RNN and gates fix it",
-    by RULE; models are told apart by their probed cell ('rnn_*' vanilla, 'lstm'/'gru' gated)."""
+CLAIM = "Gradients vanish in a vanilla RNN over long spans, and gates fix it"
+
+
+def vanishing_claim(by_model: dict[str, list[dict]], task: str, loss: str | None = "final",
+                    curve: str = HEADLINE) -> Claim:
+    """"Gradients vanish in a vanilla RNN and gates fix it" on one task, by RULE; models are told
+    apart by their probed cell ('rnn_*' vanilla, 'lstm'/'gru' gated)."""
     per_stage: dict[str, list[tuple[str, dict]]] = {}
     for model, results in by_model.items():
         for stage, r in _stages(results).items():
@@ -145,23 +157,41 @@ def vanishing_verdict(by_model: dict[str, list[dict]], loss: str | None = "final
                      + ", ".join(f"{m} {fmt_cell(fig(r, 'decay_factor'))}" for m, r in rows))
     vals = list(outcomes.values())
     if vals and all(v == "all" for v in vals):
-        verdict = "holds"
+        verdict, detail = Verdict.HOLDS, ""
     elif any(v in ("all", "some") for v in vals):
-        verdict = "holds only under a condition: " + ", ".join(
+        verdict, detail = Verdict.CONDITION, ", ".join(
             f"{s}: {'holds' if v == 'all' else 'partly' if v == 'some' else 'not observed'}"
             for s, v in outcomes.items())
     elif not vals:
-        verdict = "not observed (no stage probed both a vanilla and a gated model)"
+        verdict, detail = Verdict.NOT_OBSERVED, "no stage probed both a vanilla and a gated model"
     else:
-        verdict = "not observed"
-    return verdict, lines
+        verdict, detail = Verdict.NOT_OBSERVED, ""
+    return Claim(f"{CLAIM} ({task})", RULE, verdict, detail, lines,
+                 "; ".join(f"{s}: {v}" for s, v in outcomes.items()))
+
+
+def bound_lines(by_model: dict[str, list[dict]]) -> list[str]:
+    """The Pascanu bound per probed Elman model and stage: which steps were tested, how many
+    ratios, the largest over its bound; every violation is called FAILED."""
+    out = []
+    for model, results in by_model.items():
+        for stage, r in _stages(results).items():
+            b = r.get("bound", {})
+            if not b.get("applicable"):
+                continue
+            verdict = "within the bound" if b["holds"] else "**FAILED: above the bound**"
+            out.append(f"- {model}, {stage} (step {r['step']}): largest ratio / bound "
+                       f"{fmt_cell(b['max_ratio'], 4)} over {b['tested']} ratios of loss "
+                       f"'{b['loss']}', {b['steps']}: {verdict}")
+    return out
 
 
 def probes_section(probes_by_task: dict[str, dict[str, list[dict]]],
                    figures: dict[str, str] | None = None, *, loss: str | None = "final",
                    curve: str = HEADLINE) -> list[str]:
-    """Markdown lines: per task a decay figure link (figures: task -> relative path), a table
-    of the probe figures at initialisation and after training, and the verdict."""
+    """Markdown lines: per task the claim (render_claim), its evidence a decay figure link
+    (figures: task -> relative path), a table of the probe figures at initialisation and after
+    training, the bound check and the rule's numbers."""
     out = ["## Gradient flow through time", "",
            "Probe: ||dL/dh_t|| for a fixed batch, relative to its value at lag 0 (the step where "
            f"the direction ends), layer 1 forward direction, loss '{loss}' (the loss of the last "
@@ -169,25 +199,28 @@ def probes_section(probes_by_task: dict[str, dict[str, list[dict]]],
            "lag (ratios > 1e-12). Horizon: first lag with ratio below the threshold (— : not "
            "within T). σmax, ρ: largest singular value and spectral radius of W_hh (gated: ρ is "
            "the largest over the gate blocks). Saturated: fraction of tanh-type units with "
-           "|value| > 0.99. Bound: Pascanu et al. (2013), ||diag(tanh') W_hh|| ≤ σmax(W_hh) at "
-           "every step (max observed ratio).", ""]
+           "|value| > 0.99. Bound (Elman cells): Pascanu et al. (2013), per example and step, "
+           "the measured ||dL/dh_{t-1}|| / ||dL/dh_t|| ≤ σmax(W_hh) · max|f'| (max|f'| = 1 for "
+           "tanh and relu) wherever the loss adds nothing to h_{t-1} directly: the lags ≥ 1 of "
+           "the top layer's directions that the loss reads at their last step only "
+           "(rnnbench/probes/bound.py); the cell shows the largest ratio over its bound, and "
+           "FAILED when it exceeds 1 beyond rounding.", ""]
     for task, by_model in probes_by_task.items():
-        out += [f"### {task}", ""]
-        if figures and task in figures:
-            out += [f"![gradient decay on {task}]({figures[task]})", ""]
         first = next((r for rs in by_model.values() for r in rs), None)
         if first is None:
-            out += ["No probe results.", ""]
+            out += [f"### {CLAIM} ({task})", "", "No probe results.", ""]
             continue
+        claim = vanishing_claim(by_model, task, loss, curve)
         thr = first["thresholds"]
-        out += ["| model | cell | stage | step | decay/step | "
-                + " | ".join(f"horizon@{t:g}" for t in thr)
-                + " | σmax(W_hh) | ρ(W_hh) | saturated | bound holds |",
-                "|" + "---|" * (9 + len(thr))]
+        table = ["| model | cell | stage | step | decay/step | "
+                 + " | ".join(f"horizon@{t:g}" for t in thr)
+                 + " | σmax(W_hh) | ρ(W_hh) | saturated | max ratio / bound |",
+                 "|" + "---|" * (9 + len(thr))]
         for model, results in by_model.items():
             for stage, r in _stages(results).items():
-                out.append(_row(model, stage, r, _loss(r, loss), curve))
-        verdict, lines = vanishing_verdict(by_model, loss, curve)
-        out += ["", "*Claim:* gradients vanish in a vanilla RNN over long spans and gates fix "
-                f"it. *Rule:* {RULE}", "", *lines, "", f"**Verdict: {verdict}**", ""]
+                table.append(_row(model, stage, r, _loss(r, loss), curve))
+        fig = [f"![gradient decay on {task}]({figures[task]})", ""] if figures and \
+            task in figures else []
+        evidence = [*fig, *table, "", *bound_lines(by_model), *claim.evidence]
+        out += render_claim(replace(claim, evidence=evidence))
     return out

@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from rnnbench.report.parity import parity_lines  # noqa: E402
 from rnnbench.report.verdict import Claim, Verdict, render_claim  # noqa: E402
 
 LINEAR_R2 = 0.98  # R^2 of time = a + b T above which the growth counts as linear
@@ -123,23 +124,46 @@ def timer_lines(checks: list[dict]) -> list[str]:
             "torch's disagree by more than the tolerance; the timings above are suspect."
             if failed else f"Our timer agrees with torch's within ±{checks[0]['tolerance']:.0%} "
             "on every case checked.")
-    return ["### Method check against torch.utils.benchmark.Timer", "", head, "",
+    how = (f"The two take turns sample by sample ({checks[0].get('pairs', '?')} pairs: one of our "
+           "samples, then one Timer block of as many calls), so the machine's drift hits both.")
+    return ["### Method check against torch.utils.benchmark.Timer", "", head, how, "",
             *_table(["case", "ours ms", "Timer ms", "ours/Timer", "check"], rows)]
 
 
-def _axis(configs: list[dict]) -> str:
-    """What the grid varies most among H, T and B: the throughput figure's x-axis."""
-    return max(("hidden", "seq_len", "batch"), key=lambda k: len({c[k] for c in configs}))
+SIZES = ("hidden", "seq_len", "batch")
+SIZE_NAMES = {"hidden": "hidden size H", "seq_len": "sequence length T (steps)",
+              "batch": "batch size B (sequences)"}
+
+
+def figure_axis(configs: list[dict]) -> str | None:
+    """What the grid varies most among H, T and B: the throughput figure's x-axis; None when
+    the grid varies none of them (a figure would be one column of dots)."""
+    axis = max(SIZES, key=lambda k: len({c[k] for c in configs}))
+    return axis if len({c[axis] for c in configs}) > 1 else None
+
+
+def _base(data: dict) -> list[dict]:
+    return [c for dev in data["matmul"] for c in base_configs(data, dev)]
+
+
+def throughput_caption(data: dict) -> str:
+    """The figure's caption: what it plots against, and the sizes held fixed in this grid."""
+    configs = _base(data)
+    axis = figure_axis(configs)
+    held = ", ".join(f"{k[0].upper()} = {'/'.join(str(v) for v in sorted({c[k] for c in configs}))}"
+                     for k in SIZES if k != axis)
+    return (f"Training throughput against {SIZE_NAMES[axis].split(' (')[0]}, the size this grid "
+            f"varies most ({held}; a line per model and held size).")
 
 
 def throughput_figure(data: dict, folder: Path) -> str | None:
     """Training throughput (sequences/s) against what the grid varies most, log-log, one line
-    per (model, device, the other two sizes)."""
-    configs = [c for dev in data["matmul"] for c in base_configs(data, dev)]
-    if not configs:
+    per (model, device, the other two sizes); None when the grid varies no size."""
+    configs = _base(data)
+    axis = figure_axis(configs) if configs else None
+    if axis is None:
         return None
-    axis = _axis(configs)
-    others = [k for k in ("hidden", "seq_len", "batch") if k != axis]
+    others = [k for k in SIZES if k != axis]
     series: dict[tuple, list[tuple[int, float]]] = {}
     for c in configs:
         key = (c["family"], c["device"], *(c[k] for k in others))
@@ -153,8 +177,7 @@ def throughput_figure(data: dict, folder: Path) -> str | None:
                                                   for k, v in zip(others, key[2:], strict=True))
         ax.plot(*zip(*pts, strict=True), marker="o", color=f"C{fams.index(key[0]) % 10}",
                 ls=["-", "--", ":", "-."][shapes.index(key[2:]) % 4], label=label)
-    names = {"hidden": "hidden size H", "seq_len": "sequence length T (steps)",
-             "batch": "batch size B (sequences)"}
+    names = SIZE_NAMES
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel(names[axis])
@@ -177,11 +200,13 @@ def speed_section(data: dict, figures_dir: Path) -> list[str]:
             lines += [f"### {title}", "", *config_table(configs)]
     fig = throughput_figure(data, Path(figures_dir))
     if fig:
-        lines += [f"![training throughput]({Path(figures_dir).name}/{fig})", ""]
+        lines += [throughput_caption(data), "",
+                  f"![training throughput]({Path(figures_dir).name}/{fig})", ""]
     if data["ratios"]:
         lines += ["### Ratios measured side by side", "", *ratio_table(data["ratios"])]
     if data["numba_vs_torch"]:
         lines += ["### NumbaRNN vs torch nn.RNN", "", *numba_table(data["numba_vs_torch"])]
+    lines += parity_lines(data.get("parity"), Path(figures_dir))
     lines += start_lines(data)
     lines += timer_lines(data["timer_check"])
     if data["skipped"]:

@@ -106,7 +106,7 @@ def _measure(cfg: SpeedConfig, env: dict, numba_used: bool) -> dict:
     data: dict = {"schema_version": SPEED_SCHEMA_VERSION, "config": cfg.model_dump(),
                   "environment": env, "matmul": {}, "configs": [], "ratios": [],
                   "numba_vs_torch": [], "timer_check": [], "numba_compile": None,
-                  "cached_start": None, "skipped": []}
+                  "cached_start": None, "parity": None, "skipped": []}
     if numba_used and "cpu" in cfg.devices:  # first Numba call of the run: before any other
         from rnnbench.speed.startup import compile_time
 
@@ -122,6 +122,10 @@ def _measure(cfg: SpeedConfig, env: dict, numba_used: bool) -> dict:
         if device == "cpu" and cfg.numba_grid is not None:
             _numba_grid(cfg, data)
     _timer_checks(cfg, data, cfg.threads)
+    if cfg.parity_steps and "numba_rnn" in cfg.models and "cpu" in cfg.devices:
+        from rnnbench.training.parity import loss_divergence
+
+        data["parity"] = loss_divergence(steps=cfg.parity_steps, seed=cfg.seed)
     if cfg.cached_start and numba_used and "cpu" in cfg.devices:
         from rnnbench.speed.startup import cached_start
 

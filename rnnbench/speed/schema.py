@@ -64,6 +64,9 @@ class SpeedConfig(StrictModel):
     optimizer: Literal["adam", "sgd", "rmsprop"] = "adam"  # of the timed training step
     timer_tolerance: Annotated[float, Field(gt=0, lt=1)] = 0.1  # |ours/Timer - 1| allowed
     cached_start: bool = True  # time two fresh processes (empty Numba cache, then reused): ~30 s
+    # training steps of rnn, numba_rnn and rnn with one weight moved by one ulp side by side
+    # (float64, adding T = 100, H = 64; training.parity): how soon the losses part; 0: skip
+    parity_steps: NonNegInt = 60
     seed: Seed = 0  # weights and inputs
 
     @model_validator(mode="after")

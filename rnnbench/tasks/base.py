@@ -65,6 +65,10 @@ class TaskSpec:
     output_len: int | None = None
     # The report's claims this task's runs are evidence for (names in rnnbench.report.claims).
     claims: tuple[str, ...] = ()
+    # A fixed dataset (Task.source kind 'dataset'), not generated: by default it trains its
+    # whole budget and keeps the best-validation checkpoint (TrainConfig.early_stop/keep_best),
+    # so final metrics compare models trained alike, not models stopped by luck.
+    real_data: bool = False
 
     @property
     def stateful(self) -> bool:

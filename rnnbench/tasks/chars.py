@@ -173,7 +173,7 @@ class Chars(Task):
             solved_threshold=cfg.solved_bpc,
             definition=f"character-level language modelling (Karpathy et al. 2015) on {what}, "
                        f"{cfg.streams} streams x {cfg.bptt}-character chunks",
-            input_vocab=vocab, causal=True, streams=cfg.streams,
+            input_vocab=vocab, causal=True, streams=cfg.streams, real_data=True,
         )
 
     def generate(self, cfg: CharsConfig, seed: int) -> dict:

@@ -148,6 +148,7 @@ class Digits(Task):
             solved_threshold=cfg.solved_accuracy,
             definition=f"sklearn's 8x8 digits (Alpaydin & Kaynak 1998) read as {steps}; "
                        "sequential/permuted order after Le et al. 2015",
+            real_data=True,
         )
 
     def generate(self, cfg: DigitsConfig, seed: int) -> dict:

@@ -183,6 +183,7 @@ class ForecastTask(Task):
             solved_threshold=cfg.solved_mase,
             definition=f"{self.units}: {cfg.window} steps -> {what}; chronological split, "
                        "train-only scaling, MASE (Hyndman & Koehler 2006)",
+            real_data=True,
         )
 
     def generate(self, cfg: ForecastConfig, seed: int) -> dict:

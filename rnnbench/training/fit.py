@@ -38,10 +38,14 @@ class FitResult:
     wall_time_s: float = 0.0  # everything inside fit, evaluation included
     steps_to_solve: int | None = None  # first step count whose validation metric was solved
     time_to_solve_s: float | None = None  # train_time_s at that point
+    early_stop: bool = False  # whether reaching the threshold ended training (stopping())
+    keep_best: bool = False  # whether the model tested is the best-validation checkpoint
+    stopped: str = "budget"  # what ended training: budget, solved, patience or diverged
+    best_step: int | None = None  # step of the best validation metric (the kept checkpoint)
     clipped_fraction: float = 0.0  # fraction of steps whose gradient exceeded the clip level
     threads: dict[str, int] = field(default_factory=dict)  # intra-op threads in force
     compile_s: float = 0.0  # JIT compilation (or cache loading) before training, not in times
-    val: dict[str, float] = field(default_factory=dict)  # final validation metrics
+    val: dict[str, float] = field(default_factory=dict)  # validation metrics of the tested model
     test: dict[str, float] = field(default_factory=dict)  # test metrics of the final model
     curves: list[dict] = field(default_factory=list)  # one row per validation
     test_pred: np.ndarray | None = field(default=None, repr=False)  # final model, test split
@@ -77,6 +81,22 @@ def pin_threads(threads: int) -> dict[str, int]:
         pinned[f"{pool['internal_api']}_threads"] = max(
             pool["num_threads"], pinned.get(f"{pool['internal_api']}_threads", 0))
     return pinned
+
+
+def stopping(cfg: TrainConfig, spec: TaskSpec) -> tuple[bool, bool]:
+    """(stop at the threshold, keep the best-validation checkpoint): as configured, or where
+    left null, by the data: a generated task may stop once solved and tests its last model; a
+    real-data task trains its whole budget and tests its best-validation checkpoint."""
+    early = (not spec.real_data) if cfg.early_stop is None else cfg.early_stop
+    best = spec.real_data if cfg.keep_best is None else cfg.keep_best
+    return early, best
+
+
+def improves(value: float, best: float | None, higher_is_better: bool) -> bool:
+    """A finite validation metric better than the best so far (None: nothing yet)."""
+    if not math.isfinite(value):
+        return False
+    return best is None or (value > best if higher_is_better else value < best)
 
 
 def steps_per_epoch(n_train: int, cfg: TrainConfig, spec: TaskSpec) -> int:
@@ -117,6 +137,10 @@ def fit(model: torch.nn.Module, spec: TaskSpec, metrics_fn: MetricsFn, data: dic
     orders the batches. A non-finite loss or gradient ends the run as status 'diverged'.
     Models with `takes_targets` (encoder-decoders) get the batch's targets for teacher forcing.
     Stateful tasks take their chunks in order, carrying the state (truncated BPTT).
+    Stopping (`stopping`): at the threshold if early stopping applies, after cfg.patience
+    validations without a new best metric, else at the budget; the steps and time to the
+    threshold are recorded whether or not training stops there. With keep_best, the weights
+    of the best validation round are put back before the test.
     on_start() runs once the model is on its device and dtype, compiled and threads pinned,
     before the first step (the probes of the untrained model run there).
     """
@@ -158,6 +182,8 @@ def fit(model: torch.nn.Module, spec: TaskSpec, metrics_fn: MetricsFn, data: dic
         result.status, result.diverged_at_step, result.reason = "diverged", step, why
 
     period = cfg.eval_every or per_epoch  # optimiser steps between validations
+    result.early_stop, result.keep_best = stopping(cfg, spec)
+    best_value, best_state, since_best = None, None, 0
     order = batches()
     bar = tqdm(total=total, desc=f"{spec.name}", disable=not sys.stderr.isatty(), leave=False)
     while result.steps < total and result.status == "ok":
@@ -189,11 +215,28 @@ def fit(model: torch.nn.Module, spec: TaskSpec, metrics_fn: MetricsFn, data: dic
         if on_epoch is not None:
             on_epoch(row, series)
         bar.set_postfix({spec.metric: f"{result.val.get(spec.metric, float('nan')):.4g}"})
-        if result.steps_to_solve is None and spec.is_solved(result.val.get(spec.metric, math.nan)):
+        value = result.val.get(spec.metric, math.nan)
+        if improves(value, best_value, spec.higher_is_better):
+            best_value, since_best, result.best_step = value, 0, result.steps
+            best_val = dict(result.val)
+            if result.keep_best:
+                best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            since_best += 1
+        if result.steps_to_solve is None and spec.is_solved(value):
             result.steps_to_solve, result.time_to_solve_s = result.steps, result.train_time_s
-            if cfg.early_stop:
+            if result.early_stop:
+                result.stopped = "solved"
                 break
+        if cfg.patience is not None and since_best >= cfg.patience and result.status == "ok":
+            result.stopped = "patience"
+            break
     bar.close()
+    if result.status != "ok":
+        result.stopped = "diverged"
+    elif best_state is not None:
+        model.load_state_dict(best_state)
+        result.val = best_val
     result.clipped_fraction = n_clipped / max(result.steps, 1)
     if result.status == "ok":
         result.test_pred = predict(model, tensors["test"][0], eval_batch)

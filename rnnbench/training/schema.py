@@ -18,6 +18,8 @@ class TrainOverrides(StrictModel):
     eval_every: PositiveInt | None = None
     lr: PositiveFloat | None = None
     early_stop: bool | None = None
+    keep_best: bool | None = None
+    patience: PositiveInt | None = None
 
 
 class TrainConfig(StrictModel):
@@ -30,7 +32,12 @@ class TrainConfig(StrictModel):
     eval_every: PositiveInt | None = None  # optimiser steps between validations; None: each epoch
     clip: Literal["norm", "value", "none"] = "norm"  # global L2 norm, element value, or off
     clip_value: PositiveFloat = 1.0
-    early_stop: bool = True  # stop once the validation metric reaches the task's threshold
+    # stop once the validation metric reaches the task's threshold; null: on generated data
+    # only (a real-data task, TaskSpec.real_data, trains its whole budget)
+    early_stop: bool | None = None
+    # test the checkpoint with the best validation metric, not the last; null: on real data
+    keep_best: bool | None = None
+    patience: PositiveInt | None = None  # stop after this many validations with no new best
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: Annotated[int, Field(gt=0, le=1024)] = 1  # torch intra-op threads, pinned, recorded
     dtype: Literal["float32", "float64"] = "float32"
