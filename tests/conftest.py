@@ -91,7 +91,8 @@ RUN_DEFAULTS = {
     "val": {}, "definition": "test fixture", "solved_threshold": None, "breakdowns": {},
     "train_eval": {}, "lengths": None, "gates": None, "claims": [], "task_config": {},
     "device": "cpu", "dtype": "float32", "data_sha256": "0" * 64, "n_params": 1,
-    "train_time_s": 1.0, "steps": 1,
+    "train_time_s": 1.0, "steps": 1, "early_stop": False, "keep_best": False,
+    "stopped": "budget", "best_step": None,
 }
 
 

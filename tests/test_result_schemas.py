@@ -69,7 +69,7 @@ def test_the_report_command_fails_in_one_line_on_a_bad_result(tmp_path, capsys):
 
 def test_speed_and_study_schemas_check_their_records():
     check = {"key": "k", "quantity": "train_step", "ours_ms": 1.0, "timer_ms": 1.5,
-             "ratio": 0.67, "tolerance": 0.1, "ok": False}
+             "ratio": 0.67, "pairs": 8, "tolerance": 0.1, "ok": False}
     assert not TimerCheck.model_validate(check).ok
     with pytest.raises(ValueError, match="ok"):
         TimerCheck.model_validate({k: v for k, v in check.items() if k != "ok"})

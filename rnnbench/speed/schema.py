@@ -92,6 +92,7 @@ class TimerCheck(ResultModel):
     ours_ms: float
     timer_ms: float
     ratio: float  # ours / Timer's
+    pairs: int  # samples taken in alternation, ours then Timer's
     tolerance: float
     ok: bool  # |ratio - 1| <= tolerance; the report shows a failed check as FAILED
 
@@ -110,6 +111,7 @@ class SpeedResult(ResultModel):
     timer_check: list[TimerCheck]
     numba_compile: dict[str, Any] | None
     cached_start: dict[str, Any] | None
+    parity: dict[str, Any] | None  # rnn vs numba_rnn loss gap beside torch's 1-ulp pair
     skipped: list[dict[str, Any]]  # {device, reason} or {device, family, reason}
     wall_s: float
     mlflow_runs: dict[str, str]  # "grid/device" -> run id

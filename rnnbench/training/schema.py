@@ -74,6 +74,10 @@ class RunMetrics(ResultModel):
     wall_time_s: float  # evaluation included
     steps_to_solve: int | None
     time_to_solve_s: float | None
+    early_stop: bool  # whether reaching the threshold ended training
+    keep_best: bool  # whether the model tested is the best-validation checkpoint
+    stopped: Literal["budget", "solved", "patience", "diverged"]  # what ended training
+    best_step: int | None  # step of the best validation metric (the kept checkpoint)
     clipped_fraction: float
     threads: dict[str, int]
     compile_s: float
