@@ -11,7 +11,7 @@ from rnnbench.models import cost
 from rnnbench.models.build import build_model
 from rnnbench.models.cost import Core
 from rnnbench.models.families import FAMILIES, param_count
-from rnnbench.models.minimal import MinRNN, g, log_g, log_scan, sequential_scan
+from rnnbench.models.minimal import MinRNN, g, log_g, log_scan, numba_scan, sequential_scan
 from tests.test_models import MANY_TO_MANY, MANY_TO_ONE
 
 CELLS = ("mingru", "minlstm")
@@ -50,12 +50,16 @@ def test_sequential_equals_parallel_equals_float64_reference(cell, layers, bi):
     torch.manual_seed(0)
     seq = MinRNN(cell, 3, 6, layers, bi, mode="sequential")
     par = MinRNN(cell, 3, 6, layers, bi, mode="parallel")
+    nb = MinRNN(cell, 3, 6, layers, bi, mode="numba")
     par.load_state_dict(seq.state_dict())
+    nb.load_state_dict(seq.state_dict())
     x = 2 * torch.randn(4, 40, 3)
     ref = reference(seq, x)
-    (out_s, h_s), (out_p, h_p) = seq(x), par(x)
+    (out_s, h_s), (out_p, h_p), (out_n, h_n) = seq(x), par(x), nb(x)
     torch.testing.assert_close(out_s.double(), ref, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(out_p.double(), ref, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(out_n, out_s, rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(h_n, h_s, rtol=1e-6, atol=1e-7)
     # float64 agrees to rounding: the log-space scan is exact arithmetic, not an approximation
     torch.testing.assert_close(par.double()(x.double())[0], ref, rtol=1e-10, atol=1e-12)
     # h_n: each layer and direction's final state, the backward one after reading back to t = 0
@@ -69,14 +73,14 @@ def test_sequential_equals_parallel_equals_float64_reference(cell, layers, bi):
 def test_a_carried_state_enters_both_modes_alike():
     torch.manual_seed(1)
     seq = MinRNN("minlstm", 2, 5, 2, mode="sequential").double()
-    par = MinRNN("minlstm", 2, 5, 2, mode="parallel").double()
-    par.load_state_dict(seq.state_dict())
     x = torch.randn(3, 12, 2, dtype=torch.float64)
     whole = seq(x)[0]
-    _, h = par(x[:, :5])  # two chunks with the state carried equal one pass
-    second, _ = par(x[:, 5:], h)
-    torch.testing.assert_close(second, whole[:, 5:], rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(seq(x[:, 5:], h)[0], whole[:, 5:], rtol=1e-10, atol=1e-12)
+    for mode in ("sequential", "parallel", "numba"):
+        m = MinRNN("minlstm", 2, 5, 2, mode=mode).double()
+        m.load_state_dict(seq.state_dict())
+        _, h = m(x[:, :5])  # two chunks with the state carried equal one pass
+        second, _ = m(x[:, 5:], h)
+        torch.testing.assert_close(second, whole[:, 5:], rtol=1e-10, atol=1e-12)
 
 
 def test_g_is_positive_continuous_and_log_g_is_its_log():
@@ -93,12 +97,24 @@ def test_scans_agree_on_any_positive_coefficients():
     b = torch.rand(2, 30, 4, generator=gen, dtype=torch.float64) + 1e-3
     h0 = torch.rand(2, 4, generator=gen, dtype=torch.float64) + 1e-3
     for start in (None, h0):
-        torch.testing.assert_close(log_scan(a.log(), b.log(), start),
-                                   sequential_scan(a, b, start), rtol=1e-10, atol=1e-12)
+        loop = sequential_scan(a, b, start)
+        torch.testing.assert_close(log_scan(a.log(), b.log(), start), loop, rtol=1e-10,
+                                   atol=1e-12)
+        torch.testing.assert_close(numba_scan(a, b, start), loop, rtol=1e-12, atol=1e-14)
+
+
+def test_numba_scan_gradients_pass_gradcheck_with_a_carried_state():
+    gen = torch.Generator().manual_seed(5)
+    a, b, h0 = (torch.rand(*shape, generator=gen, dtype=torch.float64, requires_grad=True)
+                for shape in ((2, 7, 3), (2, 7, 3), (2, 3)))
+    assert torch.autograd.gradcheck(numba_scan, (a, b, h0), eps=1e-6, atol=1e-8)
+    # a real gradient: dL/dh0 = prod a_t for L = h_{T-1}.sum()
+    numba_scan(a, b, h0)[:, -1].sum().backward()
+    torch.testing.assert_close(h0.grad, a.detach().prod(dim=1))
 
 
 @pytest.mark.parametrize("cell", CELLS)
-@pytest.mark.parametrize("mode", ["sequential", "parallel"])
+@pytest.mark.parametrize("mode", ["sequential", "parallel", "numba"])
 def test_gradients_pass_gradcheck(cell, mode):
     torch.manual_seed(3)
     core = MinRNN(cell, 2, 3, 2, True, mode=mode).double()
@@ -175,8 +191,13 @@ def test_facts_mark_the_state_free_cells_and_their_classic_counterpart():
         assert facts["gated"]
 
 
+def test_numba_mode_precompiles_and_the_others_have_nothing_to_compile():
+    assert MinRNN("mingru", 2, 3, mode="numba").precompile() > 0
+    assert MinRNN("mingru", 2, 3, mode="parallel").precompile() == 0.0
+
+
 def test_bad_mode_is_refused():
-    with pytest.raises(ValueError, match="mode 'scan'"):
+    with pytest.raises(ValueError, match="mode 'scan': not one of sequential, parallel, numba"):
         MinRNN("mingru", 2, 3, mode="scan")
     from pydantic import ValidationError
     with pytest.raises(ValidationError):

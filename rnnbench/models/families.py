@@ -62,8 +62,9 @@ class GRUConfig(_RecurrentBase):
 
 class _MinBase(_RecurrentBase):
     # How the linear recurrence h_t = a_t h_{t-1} + b_t is computed (rnnbench.models.minimal):
-    # a plain loop over t, or the log-space scan (cumsum + logcumsumexp). Same function.
-    mode: Literal["sequential", "parallel"] = "parallel"
+    # a plain loop over t, the log-space scan (cumsum + logcumsumexp), or the loop as one
+    # compiled Numba kernel (CPU only). The same function.
+    mode: Literal["sequential", "parallel", "numba"] = "parallel"
 
 
 class MinGRUConfig(_MinBase):

@@ -17,7 +17,10 @@ sigmoid(x) below, keeps h~_t (so b_t and every h_t) positive, which the log need
 sequential mode applies the same g, so both modes compute the same function.
 
 mode "sequential": the coefficients for all t at once (they do not depend on the state), then a
-plain loop h = a_t * h + b_t. mode "parallel": the log-space scan above.
+plain loop h = a_t * h + b_t. mode "parallel": the log-space scan above. mode "numba": the
+plain loop as one compiled kernel, forward and backward (rnnbench.kernels.scan; CPU only): on a
+CPU, where torch's logcumsumexp costs tens of ns per element and a loop of torch ops pays a
+dispatch per step, the work-optimal sequential scan in compiled code is the fast one.
 
 Stacking (num_layers) feeds layer l's outputs to layer l + 1, as torch.nn.GRU does; the paper's
 deeper models add residual connections and normalisation around each layer, not done here.
@@ -27,6 +30,7 @@ The core has nn.GRU's calling convention (batch_first): core(x (B, T, D), h0 (L*
 
 from __future__ import annotations
 
+import time
 from typing import Literal
 
 import torch
@@ -34,7 +38,8 @@ from torch import nn
 from torch.nn import functional as F
 
 BLOCKS = {"mingru": 2, "minlstm": 3}  # row blocks of each layer's one input projection
-Mode = Literal["sequential", "parallel"]
+Mode = Literal["sequential", "parallel", "numba"]
+MODES = ("sequential", "parallel", "numba")
 
 
 def g(x: torch.Tensor) -> torch.Tensor:
@@ -74,8 +79,9 @@ def sequential_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) -
     """h (B, T, H) of h_t = a_t h_{t-1} + b_t, one step at a time; h_{-1} = h0 or 0."""
     h = torch.zeros_like(b[:, 0]) if h0 is None else h0
     out = []
-    for t in range(b.shape[1]):
-        h = a[:, t] * h + b[:, t]
+    # unbind, not a[:, t]: each indexing op's backward would write a full-size gradient (O(T^2))
+    for a_t, b_t in zip(a.unbind(1), b.unbind(1), strict=True):
+        h = a_t * h + b_t
         out.append(h)
     return torch.stack(out, dim=1)
 
@@ -92,6 +98,38 @@ def log_scan(log_a: torch.Tensor, log_b: torch.Tensor, h0: torch.Tensor | None) 
     return torch.exp(a_star + torch.logcumsumexp(terms, dim=1))
 
 
+class _NumbaScan(torch.autograd.Function):
+    """sequential_scan's function through rnnbench.kernels.scan (CPU tensors)."""
+
+    @staticmethod
+    def forward(ctx, a, b, h0):
+        from rnnbench.kernels.scan import scan_forward
+
+        a, b, h0 = (v.detach().contiguous() for v in (a, b, h0))
+        out = torch.empty_like(b)
+        scan_forward(a.numpy(), b.numpy(), h0.numpy(), out.numpy())
+        ctx.save_for_backward(a, h0, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        from rnnbench.kernels.scan import scan_backward
+
+        a, h0, out = ctx.saved_tensors
+        grad_a, grad_b, grad_h0 = torch.empty_like(a), torch.empty_like(a), torch.empty_like(h0)
+        scan_backward(a.numpy(), h0.numpy(), out.numpy(), grad_out.contiguous().numpy(),
+                      torch.zeros_like(h0).numpy(), grad_a.numpy(), grad_b.numpy(),
+                      grad_h0.numpy())
+        return grad_a, grad_b, grad_h0
+
+
+def numba_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None) -> torch.Tensor:
+    """sequential_scan computed by the Numba kernel; CPU tensors only."""
+    if a.device.type != "cpu":
+        raise ValueError(f"mode 'numba' runs on the CPU only (the input is on {a.device})")
+    return _NumbaScan.apply(a, b, torch.zeros_like(b[:, 0]) if h0 is None else h0)
+
+
 class MinRNN(nn.Module):
     """A stack of minGRU or minLSTM layers, each direction with one nn.Linear(D_in, blocks*H)
     (blocks: minGRU z, h~; minLSTM f, i, h~)."""
@@ -101,8 +139,8 @@ class MinRNN(nn.Module):
         super().__init__()
         if cell not in BLOCKS:
             raise ValueError(f"cell {cell!r}: not one of {', '.join(BLOCKS)}")
-        if mode not in ("sequential", "parallel"):
-            raise ValueError(f"mode {mode!r}: not 'sequential' or 'parallel'")
+        if mode not in MODES:
+            raise ValueError(f"mode {mode!r}: not one of {', '.join(MODES)}")
         self.cell, self.mode = cell, mode
         self.input_size, self.hidden_size = input_size, hidden_size
         self.num_layers, self.bidirectional = num_layers, bidirectional
@@ -120,7 +158,21 @@ class MinRNN(nn.Module):
         pre = self.proj[index](x)
         if self.mode == "sequential":
             return sequential_scan(*coefficients(self.cell, pre), h0)
+        if self.mode == "numba":
+            return numba_scan(*coefficients(self.cell, pre), h0)
         return log_scan(*log_coefficients(self.cell, pre), h0)
+
+    def precompile(self) -> float:
+        """Compile the Numba scan for this module's dtype (or load it from Numba's cache) in
+        mode "numba"; the seconds it took, 0 in the other modes."""
+        if self.mode != "numba":
+            return 0.0
+        t0 = time.perf_counter()
+        p = next(self.parameters())
+        x = torch.zeros(1, 2, self.input_size, dtype=p.dtype, requires_grad=True)
+        self.forward(x)[0].sum().backward()
+        self.zero_grad(set_to_none=True)
+        return time.perf_counter() - t0
 
     def forward(self, x: torch.Tensor, h0: torch.Tensor | None = None):
         dirs, finals = self.directions, []

@@ -14,7 +14,8 @@ from rnnbench.report.verdict import Claim, Verdict, render_claim  # noqa: E402
 LINEAR_R2 = 0.98  # R^2 of time = a + b T above which the growth counts as linear
 EQUAL_IMPLS = ("no_onednn", "no_cudnn", "unrolled")  # every cell through the same kind of code
 IMPL_TEXT = {"default": "as shipped", "no_onednn": "oneDNN off", "no_cudnn": "cuDNN off",
-             "unrolled": "cell by cell"}
+             "unrolled": "cell by cell", "sequential": "plain loop",
+             "numba_scan": "Numba loop"}
 
 
 def _stat(s: dict) -> str:
