@@ -72,7 +72,8 @@ class Copy(Task):
             output_size=N_SYMBOLS + 1, loss="xent", readout="all", metric="accuracy",
             higher_is_better=True, solved_threshold=cfg.solved_accuracy,
             definition="Arjovsky et al. 2016: 10 symbols from 8, T-1 blanks, delimiter, recall",
-            input_vocab=N_SYMBOLS + 2, claims=("any_length", "gate_keeps_content"),
+            input_vocab=N_SYMBOLS + 2, claims=("any_length", "gate_keeps_content",
+                                                        "state_free_gates"),
         )
 
     @staticmethod
