@@ -63,7 +63,7 @@ class LengthGrid(StrictModel):
 class SpeedConfig(StrictModel):
     """The `speed:` section of params.yaml. The defaults are a QUICK grid: 64 configurations + 8
     Numba grid points, about 85 s on two shared CPU cores, ~22 s of it the two Numba start-up
-    child processes (cached_start).
+    child processes (cached_start). The full grids are in profiles/full-speed.yaml.
 
     FULL grids:
     - numba_grid, from the project's issue on the Numba RNN: hidden [32, 64, 128, 256, 512],
