@@ -76,5 +76,6 @@ def test_longer_test_keeps_k_and_multiplies_t():
 def test_more_symbols_than_steps_is_refused(params_path):
     with pytest.raises(ConfigError, match="n_copy = 60: more symbols than the seq_len = 50") \
             as info:
-        load_params(params_path, ["tasks.selective_copy.n_copy=60"])
+        load_params(params_path, ["tasks.selective_copy.seq_len=50",
+                                  "tasks.selective_copy.n_copy=60"])
     assert "\n" not in str(info.value)
