@@ -16,6 +16,9 @@ and a cumulative log-sum-exp, O(log T) depth on parallel hardware. g(x) = x + 0.
 sigmoid(x) below, keeps h~_t (so b_t and every h_t) positive, which the log needs; the
 sequential mode applies the same g, so both modes compute the same function.
 
+Rounding: A_t grows in magnitude with t, so in float32 the scan's relative error against a
+float64 loop grows with T (measured at H = 64: about 2e-5 at T = 256, 4e-4 at T = 4,096).
+
 mode "sequential": the coefficients for all t at once (they do not depend on the state), then a
 plain loop h = a_t * h + b_t. mode "parallel": the log-space scan above. mode "numba": the
 plain loop as one compiled kernel, forward and backward (rnnbench.kernels.scan; CPU only): on a
