@@ -89,7 +89,23 @@ def test_probes_run_at_init_and_after_training(tmp_path, params_path):
 
 
 EVERY_TASK = ["sine", "adding", "copy", "chars", "digits", "sunspots", "co2", "sentiment",
-              "tagging", "dates", "reverse", "draw_digits"]
+              "tagging", "dates", "reverse", "draw_digits", "selective_copy"]
+
+
+@pytest.mark.parametrize("mode", ["parallel", "numba"])
+def test_a_state_free_model_trains_end_to_end_unprobed(tmp_path, params_path, mode):
+    """minGRU through the same run as every model; the probes, which unroll a classic cell,
+    leave it out, and its facts say what it is."""
+    from rnnbench.params import load_params
+    from tests.conftest import TINY
+
+    params = load_params(params_path, TINY + ["models.mingru.hidden_size=8",
+                                              f"models.mingru.mode={mode}"])
+    m = run_training(params, "adding", "mingru", 0, tmp_path / "out")
+    assert m["status"] == "ok" and m["steps"] > 0 and math.isfinite(m["test"]["mse"])
+    assert m["facts"]["state_free"] and m["facts"]["classic"] == "gru"
+    assert m["model_config"]["mode"] == mode and m["n_params"] == 2 * (2 * 8 + 8) + 8 + 1
+    assert json.loads((tmp_path / "out" / "probes.json").read_text()) == []
 
 
 @pytest.mark.parametrize("task", EVERY_TASK)

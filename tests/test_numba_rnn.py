@@ -241,7 +241,8 @@ def test_compile_kernels_compiles_what_the_pipeline_calls(capsys):
 
     from rnnbench.cli import main
     from rnnbench.kernels.rnn import rnn_backward, rnn_forward
+    from rnnbench.kernels.scan import scan_backward, scan_forward
     assert main(["compile"]) == 0
     assert "numba kernels (float32): ready in" in capsys.readouterr().out
-    for kernel in (rnn_forward, rnn_backward):
+    for kernel in (rnn_forward, rnn_backward, scan_forward, scan_backward):
         assert any(sig[0] == types.Array(types.float32, 3, "C") for sig in kernel.signatures)

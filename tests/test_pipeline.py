@@ -50,6 +50,8 @@ def repo(tmp_path_factory):
                                        "tasks: [reverse]}",
                                        "grid.extra.one_to_many={models: [gru], "
                                        "tasks: [draw_digits]}",
+                                       "grid.extra.state_free={models: [mingru], "
+                                       "tasks: [adding]}", "models.mingru.hidden_size=8",
                                        "experiment=tiny"])
     raw["studies"] = {"tiny": {  # one small study: two sigmas, the tiny adding task
         "kind": "sigma", "task": "adding", "models": ["rnn"], "seeds": [0],
@@ -74,7 +76,7 @@ def test_outputs_mlflow_and_report_agree(repo):
     dest, _ = repo
     expected = {("rnn", "adding"), ("rnn", "sine"), ("gru", "adding"), ("gru", "sine"),
                 ("lecture_rnn", "sine"), ("gru", "chars"), ("bigru", "tagging"),
-                ("seq2seq_gru_attn", "reverse"), ("gru", "draw_digits")}
+                ("seq2seq_gru_attn", "reverse"), ("gru", "draw_digits"), ("mingru", "adding")}
     metrics = {}
     for model, task in expected:
         out = dest / "results" / "train" / model / task / "seed0"

@@ -41,3 +41,13 @@ def test_the_full_suite_validates_when_merged():
         raw["tasks"][task] = cfg
     params = validate(Params, raw, "full-suite")
     assert "draw_digits" in params.grid.extra["one_to_many"].tasks
+
+
+def test_the_full_speed_profile_validates_and_times_t_from_50_to_4096():
+    raw = base()
+    raw["speed"] = profile("full-speed.yaml")["speed"]
+    params = validate(Params, raw, "full-speed")
+    grid = params.speed.length_grid
+    assert min(grid.seq_len) == 50 and max(grid.seq_len) == 4096
+    assert {"gru", "lstm", "mingru", "minlstm"} <= set(grid.models)
+    assert set(grid.sizes) == {"width", "params"}

@@ -18,7 +18,8 @@ from tests.conftest import mlflow_runs
 SLEEP_S = 0.004
 STAT_KEYS = {"median", "q25", "q75", "iqr", "samples"}
 TOP_KEYS = {"schema_version", "config", "environment", "matmul", "configs", "ratios",
-            "numba_vs_torch", "timer_check", "numba_compile", "cached_start", "parity", "skipped",
+            "numba_vs_torch", "length", "timer_check", "numba_compile", "cached_start", "parity",
+            "skipped",
             "mlflow_runs", "wall_s"}
 CONFIG_KEYS = {"index", "key", "family", "cell", "hidden", "batch", "seq_len", "input_size",
                "layers", "bidirectional", "device", "dtype", "impl", "kernel", "optimizer",
@@ -103,7 +104,7 @@ def test_run_speed_writes_schema_csv_and_one_mlflow_run(tmp_path):
     data = run_speed(cfg, tmp_path, "speedtest", stage="pytest")
     on_disk = json.loads((tmp_path / "speed.json").read_text())
     assert on_disk == json.loads(json.dumps(data))
-    assert set(on_disk) == TOP_KEYS and on_disk["schema_version"] == 2
+    assert set(on_disk) == TOP_KEYS and on_disk["schema_version"] == 3
     configs = on_disk["configs"]
     # per T: rnn, gru, numba_rnn as shipped; rnn and gru without oneDNN and unrolled
     assert len(configs) == (3 + 2 * 2) * 2

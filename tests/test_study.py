@@ -213,6 +213,12 @@ def test_longest_t_solved_needs_at_least_half_the_seeds():
     gated = [run(x, model="gru", solved=True) for x in (10, 25, 50, 100)]
     assert memory_verdict(runs + gated)[0] == "holds"
     assert memory_verdict(runs + [run(10, model="gru", solved=True)])[0] == "not observed"
+    # a state-free gated cell counts as gated through the facts its runs record
+    gated_facts = {"gated": True, "state_free": True}
+    mingru = [run(x, model="mingru", solved=x <= 25, facts=gated_facts) for x in (10, 25, 50)]
+    assert memory_verdict(runs + gated + mingru)[0] == \
+        "holds only under a condition: not for every gated model"
+    assert memory_verdict(runs + [run(10, model="mingru", facts=gated_facts)])[0] == "not observed"
 
 
 def test_the_memory_section_renders_tables_figure_and_citations(tmp_path):

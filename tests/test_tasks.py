@@ -26,6 +26,8 @@ SMALL = {
     "dates": get_task("dates").Config(n_train=300, n_val=50, n_test=50),
     "reverse": get_task("reverse").Config(n_train=300, n_val=50, n_test=50),
     "draw_digits": get_task("draw_digits").Config(),
+    "selective_copy": get_task("selective_copy").Config(seq_len=12, n_copy=4, n_train=300,
+                                                        n_val=50, n_test=50),
 }
 
 

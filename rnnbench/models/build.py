@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from rnnbench.models.cost import STATE_FREE
 from rnnbench.models.families import Family, family, resolve_width, why_not
 from rnnbench.models.recurrent import RecurrentNet, lstm_forget_bias_, scaled_orthogonal_w_hh_
 from rnnbench.tasks.base import TaskSpec
@@ -19,9 +20,14 @@ TORCH_CELLS = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 
 def recurrent_core(cfg, input_size: int, fam: Family) -> nn.Module:
     """The family's recurrent core, batch-first, initialised from torch's RNG; Elman configs
-    may set sigma_max(W_hh) (w_hh_scale), LSTM configs the forget-gate bias."""
+    may set sigma_max(W_hh) (w_hh_scale), LSTM configs the forget-gate bias; state-free cells
+    (minGRU, minLSTM) get rnnbench.models.minimal's core in the config's mode."""
     cell = fam.cell(cfg)
     kw = {"num_layers": cfg.num_layers, "bidirectional": cfg.bidirectional}
+    if cell in STATE_FREE:
+        from rnnbench.models.minimal import MinRNN
+
+        return MinRNN(cell, input_size, cfg.hidden_size, mode=cfg.mode, **kw)
     if cell == "rnn":
         kw["nonlinearity"] = cfg.nonlinearity
     if fam.implementation == "numba":

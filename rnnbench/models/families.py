@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field
 
 from rnnbench.config import PositiveFloat, PositiveInt, StrictModel
-from rnnbench.models.cost import CELL_GATES, Core, core_params
+from rnnbench.models.cost import CELL_GATES, STATE_FREE, Core, core_params
 from rnnbench.tasks.base import TaskSpec
 
 
@@ -60,6 +60,25 @@ class GRUConfig(_RecurrentBase):
     family: Literal["gru"]
 
 
+class _MinBase(_RecurrentBase):
+    # How the linear recurrence h_t = a_t h_{t-1} + b_t is computed (rnnbench.models.minimal):
+    # a plain loop over t, the log-space scan (cumsum + logcumsumexp), or the loop as one
+    # compiled Numba kernel (CPU only). The same function.
+    mode: Literal["sequential", "parallel", "numba"] = "parallel"
+
+
+class MinGRUConfig(_MinBase):
+    """minGRU, Feng et al. 2024: the GRU with gates and candidate reading x_t only."""
+
+    family: Literal["mingru"]
+
+
+class MinLSTMConfig(_MinBase):
+    """minLSTM, Feng et al. 2024: the LSTM with state-free, normalised forget/input gates."""
+
+    family: Literal["minlstm"]
+
+
 class Seq2SeqConfig(_RecurrentBase):
     """Encoder-decoder: `bidirectional` applies to the encoder, `num_layers` to both."""
 
@@ -73,7 +92,8 @@ class Seq2SeqConfig(_RecurrentBase):
 
 
 ModelConfig = Annotated[
-    RNNConfig | NumbaRNNConfig | LSTMConfig | GRUConfig | Seq2SeqConfig,
+    RNNConfig | NumbaRNNConfig | LSTMConfig | GRUConfig | MinGRUConfig | MinLSTMConfig
+    | Seq2SeqConfig,
     Field(discriminator="family"),
 ]
 
@@ -122,10 +142,17 @@ class Family:
     def gated(self, cfg) -> bool:
         return CELL_GATES[self.cell(cfg)] > 1
 
+    def state_free(self, cfg) -> bool:
+        """Gates that never read h_{t-1}: the recurrence is a linear scan."""
+        return self.cell(cfg) in STATE_FREE
+
     def facts(self, cfg) -> dict:
-        """What a result file records about the family, so readers need not know names."""
+        """What a result file records about the family, so readers need not know names.
+        classic: for a state-free cell, the cell whose gates read h_{t-1} it simplifies."""
         return {"cell": self.cell(cfg), "gates": CELL_GATES[self.cell(cfg)],
-                "gated": self.gated(cfg), "implementation": self.implementation,
+                "gated": self.gated(cfg), "state_free": self.state_free(cfg),
+                "classic": STATE_FREE.get(self.cell(cfg)),
+                "implementation": self.implementation,
                 "cpu_only": self.cpu_only, "encoder_decoder": self.shapes == {"seq2seq"}}
 
 
@@ -139,6 +166,8 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     _recurrent("lstm", LSTMConfig, "lstm"),
     _recurrent("gru", GRUConfig, "gru"),
     _recurrent("numba_rnn", NumbaRNNConfig, "rnn", implementation="numba", cpu_only=True),
+    _recurrent("mingru", MinGRUConfig, "mingru"),
+    _recurrent("minlstm", MinLSTMConfig, "minlstm"),
     Family("seq2seq", Seq2SeqConfig, frozenset({"seq2seq"}), "torch", False, "seq2seq",
            _seq2seq_count),
 )}

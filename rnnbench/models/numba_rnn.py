@@ -224,9 +224,13 @@ class NumbaRNN(nn.Module):
 
 def compile_kernels(dtype: str = "float32") -> float:
     """Compile, or load from NUMBA_CACHE_DIR, every Numba kernel the pipeline runs in `dtype`:
-    NumbaRNN's forward and BPTT (training, and the probes' state gradients). Numba specialises
-    on types, not values, so tiny shapes compile what every shape uses. Returns the seconds it
+    NumbaRNN's forward and BPTT (training, and the probes' state gradients), and the linear
+    scan of the state-free cells' "numba" mode (rnnbench.kernels.scan). Numba specialises on
+    types, not values, so tiny shapes compile what every shape uses. Returns the seconds it
     took."""
+    from rnnbench.models.minimal import MinRNN
+
     start = time.perf_counter()
     NumbaRNN(3, 4, dtype=getattr(torch, dtype)).precompile()
+    MinRNN("mingru", 3, 4, mode="numba").to(getattr(torch, dtype)).precompile()
     return time.perf_counter() - start

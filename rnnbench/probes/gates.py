@@ -27,7 +27,7 @@ import statistics
 
 import torch
 
-from rnnbench.probes.unrolled import cell_kind, direction_name, unrolled_forward
+from rnnbench.probes.unrolled import can_unroll, cell_kind, direction_name, unrolled_forward
 
 # The keep gate's block in unrolled_forward's trace 'gates' (LSTM: i, f, o; GRU: r, z), and the
 # write gate's block (None: 1 - the keep gate).
@@ -44,7 +44,10 @@ def _per_cell_majority(flags: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def keep_gate_stats(core: torch.nn.Module, x: torch.Tensor, spans) -> dict | None:
     """The statistics above for x (B, T, D) and spans (B, 2) of (s, e) steps; None for cells
-    without a keep gate (Elman RNNs) or a span shorter than one step in every example."""
+    without a keep gate (Elman RNNs), cores the probes cannot unroll, or a span shorter than
+    one step in every example."""
+    if not can_unroll(core):
+        return None
     kind = cell_kind(core)
     if kind not in KEEP_GATE:
         return None

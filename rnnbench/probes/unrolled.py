@@ -33,6 +33,16 @@ def cell_kind(core: nn.Module, nonlinearity: str | None = None) -> str:
     return f"rnn_{act}"
 
 
+def can_unroll(core: nn.Module) -> bool:
+    """Whether unrolled_forward can recompute this core (torch's cells and the Numba RNN; not
+    the state-free scans of rnnbench.models.minimal)."""
+    try:
+        cell_kind(core)
+    except ValueError:
+        return False
+    return True
+
+
 def direction_name(layer: int, direction: int) -> str:
     return f"l{layer}_{'bwd' if direction else 'fwd'}"
 

@@ -9,22 +9,25 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from rnnbench.models.cost import STATE_FREE  # noqa: E402
 from rnnbench.report.parity import parity_lines  # noqa: E402
+from rnnbench.report.speed_length import (  # noqa: E402
+    affine_fit,
+    length_lines,
+    log_depth_claim,
+)
+from rnnbench.report.speed_length import table as _table  # noqa: E402
 from rnnbench.report.verdict import Claim, Verdict, render_claim  # noqa: E402
 
 LINEAR_R2 = 0.98  # R^2 of time = a + b T above which the growth counts as linear
 EQUAL_IMPLS = ("no_onednn", "no_cudnn", "unrolled")  # every cell through the same kind of code
 IMPL_TEXT = {"default": "as shipped", "no_onednn": "oneDNN off", "no_cudnn": "cuDNN off",
-             "unrolled": "cell by cell"}
+             "unrolled": "cell by cell", "sequential": "plain loop",
+             "numba_scan": "Numba loop"}
 
 
 def _stat(s: dict) -> str:
     return f"{s['median']:.3g} ± {s['iqr'] / 2:.2g}"
-
-
-def _table(header: list[str], rows: list[list[str]]) -> list[str]:
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(r) + " |" for r in rows), ""]
 
 
 def base_configs(data: dict, device: str, impl: str = "default") -> list[dict]:
@@ -207,6 +210,8 @@ def speed_section(data: dict, figures_dir: Path) -> list[str]:
     if data["numba_vs_torch"]:
         lines += ["### NumbaRNN vs torch nn.RNN", "", *numba_table(data["numba_vs_torch"])]
     lines += parity_lines(data.get("parity"), Path(figures_dir))
+    if data.get("length"):
+        lines += length_lines(data["length"])
     lines += start_lines(data)
     lines += timer_lines(data["timer_check"])
     if data["skipped"]:
@@ -289,27 +294,24 @@ def _affine_fits(data: dict) -> list[tuple[list[dict], float, float, float]]:
     groups: dict[tuple, list[dict]] = {}
     for dev in data["matmul"]:
         for c in base_configs(data, dev):
+            if c["cell"] in STATE_FREE:  # their claim is the next one (speed_length)
+                continue
             groups.setdefault((c["family"], dev, c["hidden"], c["batch"]), []).append(c)
     out = []
     for cs in groups.values():
         cs = sorted(cs, key=lambda c: c["seq_len"])
         if len({c["seq_len"] for c in cs}) < 3:
             continue
-        t = [float(c["seq_len"]) for c in cs]
-        y = [c["train_step_ms"]["median"] for c in cs]
-        tm, ym = sum(t) / len(t), sum(y) / len(y)
-        b = sum((ti - tm) * (yi - ym) for ti, yi in zip(t, y, strict=True)) \
-            / sum((ti - tm) ** 2 for ti in t)
-        a = ym - b * tm
-        ss_res = sum((yi - (a + b * ti)) ** 2 for ti, yi in zip(t, y, strict=True))
-        ss_tot = sum((yi - ym) ** 2 for yi in y)
-        out.append((cs, a, b, 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0))
+        a, b, r2 = affine_fit([float(c["seq_len"]) for c in cs],
+                              [c["train_step_ms"]["median"] for c in cs])
+        out.append((cs, a, b, r2))
     return out
 
 
 def linear_time_claim(data: dict) -> Claim:
     """Holds if, for every (model, H, B), time = a + b T fits the measured training-step times
-    with R^2 >= LINEAR_R2 and b > 0: a fixed cost plus the same cost for every time step."""
+    with R^2 >= LINEAR_R2 and b > 0: a fixed cost plus the same cost for every time step. The
+    cells whose gates read h_{t-1} only: the state-free ones are the counterpart claim's."""
     rule = ("training-step time at three or more sequence lengths T for each model, H and B, "
             "fitted by least squares as a + b·T (a: fixed cost per call, b: cost per time "
             f"step); linear when b > 0 and R² ≥ {LINEAR_R2}.")
@@ -337,7 +339,7 @@ def linear_time_claim(data: dict) -> Claim:
 
 
 def speed_claims(data: dict) -> list[Claim]:
-    return [gru_faster_claim(data), linear_time_claim(data)]
+    return [gru_faster_claim(data), linear_time_claim(data), log_depth_claim(data)]
 
 
 def speed_claim_lines(data: dict) -> list[str]:

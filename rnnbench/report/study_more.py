@@ -13,6 +13,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from rnnbench.report.claims import Grouped  # noqa: E402
 from rnnbench.report.claims_more import _length_runs, length_table, more_claims  # noqa: E402
+from rnnbench.report.claims_state_free import state_free_claim  # noqa: E402
 from rnnbench.report.claims_studies import KINDS, _gap, _series, study_claims_more  # noqa: E402
 from rnnbench.report.compare import mean_text  # noqa: E402
 from rnnbench.report.verdict import Claim, render_claim  # noqa: E402
@@ -23,7 +24,8 @@ TITLES = {"depth": "stacked layers at equal width and at equal parameter count",
 
 
 def all_more_claims(grouped: Grouped, summaries: list[dict]) -> list[Claim]:
-    return [*more_claims(grouped, summaries), *study_claims_more(summaries)]
+    return [*more_claims(grouped, summaries), state_free_claim(grouped),
+            *study_claims_more(summaries)]
 
 
 def length_figure(grouped: Grouped, fig_dir: Path) -> list[str]:

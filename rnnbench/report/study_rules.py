@@ -220,14 +220,22 @@ def memory_table(runs: list[dict]) -> tuple[list[dict], float | None]:
     return rows, (max(solved) if solved else None)
 
 
+def _gated(run: dict) -> bool | None:
+    """The run's recorded registry fact; for summaries written before runs carried facts, the
+    family names of that time (None: neither)."""
+    if "facts" in run:
+        return run["facts"]["gated"]
+    return True if run["family"] in GATED else False if run["family"] in VANILLA else None
+
+
 def memory_verdict(runs: list[dict]) -> tuple[str, list[str]]:
     """Rule: every gated model's longest T solved exceeds every vanilla model's (none solved
     counts as 0): 'holds'; some gated models only: 'holds only under a condition'."""
-    longest = {(m, rs[0]["family"]): memory_table(rs)[1] or 0
+    longest = {(m, _gated(rs[0])): memory_table(rs)[1] or 0
                for (m,), rs in _groups(runs, "model").items()}
     lines = [f"- {m}: longest T solved {v or 'none'}" for (m, _), v in longest.items()]
-    gated = [v for (_, f), v in longest.items() if f in GATED]
-    vanilla = [v for (_, f), v in longest.items() if f in VANILLA]
+    gated = [v for (_, g), v in longest.items() if g is True]
+    vanilla = [v for (_, g), v in longest.items() if g is False]
     if not gated or not vanilla:
         return "not observed (needs both a gated and a vanilla model)", lines
     beat = [g > max(vanilla) for g in gated]

@@ -12,6 +12,10 @@ made once, outside any timed region. `impl` chooses how torch computes a torch c
 - "no_onednn": torch.backends.mkldnn disabled (CPU): every cell through ATen's per-step loop.
 - "no_cudnn": torch.backends.cudnn disabled (CUDA): every cell through ATen's per-step loop.
 - "unrolled": the cell-by-cell autograd graph of rnnbench.probes.unrolled (what the probes run).
+- "sequential": state-free cells (minGRU, minLSTM) as a plain loop over t; their "default" is
+  the config's default mode, the log-space parallel scan. The three above apply to torch's
+  cells only.
+- "numba_scan": state-free cells with the loop as one Numba kernel (CPU).
 
 Which kernel actually ran is read from a profile of one step (kernel_of), not assumed.
 """
@@ -25,13 +29,14 @@ from dataclasses import dataclass
 import torch
 
 from rnnbench.models.build import build_model
-from rnnbench.models.cost import Core, StepFlops, train_step_flops
+from rnnbench.models.cost import STATE_FREE, Core, StepFlops, train_step_flops
 from rnnbench.models.families import FAMILIES
 from rnnbench.tasks.base import TaskSpec
 from rnnbench.training.schema import TrainConfig
 from rnnbench.training.step import TrainStep
 
-IMPLS = ("default", "no_onednn", "no_cudnn", "unrolled")
+IMPLS = ("default", "no_onednn", "no_cudnn", "unrolled", "sequential", "numba_scan")
+SCAN_MODES = {"sequential": "sequential", "numba_scan": "numba"}  # impl -> the config's mode
 # A small rate: a step costs the same at any rate, and thousands of timed steps at a small
 # rate leave the weights, so the range of the activations, where initialisation put them.
 LR = 1e-6
@@ -80,6 +85,13 @@ def applicable(case: Case) -> str | None:
         return f"{case.family} runs on the CPU only"
     if case.impl != "default" and fam.implementation != "torch":
         return f"{case.family} has one implementation ({fam.implementation})"
+    state_free = case.cell in STATE_FREE
+    if case.impl in SCAN_MODES and not state_free:
+        return f"{case.family}'s gates read h_(t-1): it has no scan modes"
+    if case.impl not in ("default", *SCAN_MODES) and state_free:
+        return f"{case.impl} applies to torch's own cells only"
+    if case.impl == "numba_scan" and case.device != "cpu":
+        return "numba_scan applies to the CPU only"
     if case.impl == "no_onednn" and case.device != "cpu" or \
             case.impl == "no_cudnn" and case.device != "cuda":
         return f"{case.impl} applies to {'the CPU' if case.impl == 'no_onednn' else 'CUDA'} only"
@@ -124,9 +136,10 @@ def make_bench(case: Case, seed: int = 0) -> Bench:
         raise ValueError(f"{case.key()}: {reason}")
     spec, cfg = case.spec(), case.train_config()
     fam = FAMILIES[case.family]
+    mode = {"mode": SCAN_MODES[case.impl]} if case.impl in SCAN_MODES else {}
     model_cfg = fam.config.model_validate({"family": case.family, "hidden_size": case.hidden,
                                            "num_layers": case.layers,
-                                           "bidirectional": case.bidirectional})
+                                           "bidirectional": case.bidirectional, **mode})
     device, dtype = torch.device(case.device), getattr(torch, case.dtype)
     torch.manual_seed(seed)
     model = build_model(model_cfg, spec)
@@ -187,6 +200,12 @@ def kernel_of(bench: Bench, case: Case) -> str:
         return "cudnn: fused (aten::_cudnn_rnn)"
     if any(n.startswith("_RNNLayerBackward") for n in names):
         return "numba: rnnbench.kernels.rnn (hand-written forward and BPTT)"
+    if any(n.startswith("_NumbaScanBackward") for n in names):
+        return "numba: rnnbench.kernels.scan (compiled loop, forward and backward)"
+    if any(n.startswith("LogcumsumexpBackward") for n in names):
+        return "scan: log-space cumsum + logcumsumexp (rnnbench.models.minimal)"
     if case.impl == "unrolled":
         return "unrolled: cell by cell, generic ops (rnnbench.probes.unrolled)"
+    if case.impl == "sequential":
+        return "loop: plain loop over t of elementwise ops (rnnbench.models.minimal)"
     return "aten: per-step loop of generic ops (no fused kernel)"

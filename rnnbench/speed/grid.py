@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import statistics
 
+from rnnbench.models.cost import STATE_FREE
 from rnnbench.models.families import FAMILIES
 from rnnbench.speed.bench import Case, applicable, kernel_of, make_bench
 from rnnbench.speed.timing import (
@@ -25,19 +26,23 @@ from rnnbench.speed.timing import (
 
 QUANTITIES = ("forward", "train_step", "latency_b1")
 RATIO_QUANTITIES = ("train_step", "forward")
-OTHER_IMPLS = {"cpu": ("no_onednn", "unrolled"), "cuda": ("no_cudnn", "unrolled")}
+OTHER_IMPLS = {"cpu": ("no_onednn", "unrolled", "sequential", "numba_scan"),
+               "cuda": ("no_cudnn", "unrolled", "sequential")}
 
 
 def _pairs(families: list[str]) -> list[tuple[str, str]]:
-    """Family ratios: each other family against the LSTM by cell, and an implementation of the
-    same cell against torch's (numba_rnn / rnn), from the registry's facts."""
+    """Family ratios: each other family against the LSTM by cell, an implementation of the
+    same cell against torch's (numba_rnn / rnn), and a state-free cell against the classic one
+    it simplifies (mingru / gru), from the registry's facts."""
     cell = {f: FAMILIES[f].fixed_cell for f in families}
     torch_of = {cell[f]: f for f in families if FAMILIES[f].implementation == "torch"}
     out = [(f, torch_of["lstm"]) for f in families if "lstm" in torch_of and f in torch_of.values()
            and cell[f] != "lstm"]
     out += [(f, torch_of[cell[f]]) for f in families
             if FAMILIES[f].implementation != "torch" and cell[f] in torch_of]
-    return out
+    out += [(f, torch_of[STATE_FREE[cell[f]]]) for f in families
+            if STATE_FREE.get(cell[f]) in torch_of]
+    return list(dict.fromkeys(out))
 
 
 def group_cases(families: list[str], hidden: int, batch: int, seq_len: int, input_size: int,

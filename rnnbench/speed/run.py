@@ -17,11 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from rnnbench.models.cost import STATE_FREE
 from rnnbench.models.families import FAMILIES
 from rnnbench.speed.bench import Case, make_bench
 from rnnbench.speed.env import environment, matmul_rate, native_thread_limits
 from rnnbench.speed.export import log_and_write
 from rnnbench.speed.grid import config_record, group_cases, group_ratios, numba_point, time_group
+from rnnbench.speed.length import time_lengths
 from rnnbench.speed.schema import SPEED_SCHEMA_VERSION, SpeedConfig
 from rnnbench.speed.timing import timer_check
 from rnnbench.training.fit import pin_threads
@@ -91,7 +93,9 @@ def measure_all(cfg: SpeedConfig) -> dict:
     t0 = time.perf_counter()
     numba_used = any(FAMILIES[f].implementation == "numba" for f in cfg.models) \
         or cfg.numba_grid is not None
-    if numba_used:
+    scans = cfg.length_grid is not None or any(FAMILIES[f].fixed_cell in STATE_FREE
+                                                for f in cfg.models)
+    if numba_used or scans:  # state-free cells are also timed with the Numba scan
         _load_numba()
     threads = pin_threads(cfg.threads)
     with native_thread_limits(cfg.threads) as pools:
@@ -105,7 +109,7 @@ def measure_all(cfg: SpeedConfig) -> dict:
 def _measure(cfg: SpeedConfig, env: dict, numba_used: bool) -> dict:
     data: dict = {"schema_version": SPEED_SCHEMA_VERSION, "config": cfg.model_dump(),
                   "environment": env, "matmul": {}, "configs": [], "ratios": [],
-                  "numba_vs_torch": [], "timer_check": [], "numba_compile": None,
+                  "numba_vs_torch": [], "length": [], "timer_check": [], "numba_compile": None,
                   "cached_start": None, "parity": None, "skipped": []}
     if numba_used and "cpu" in cfg.devices:  # first Numba call of the run: before any other
         from rnnbench.speed.startup import compile_time
@@ -119,6 +123,9 @@ def _measure(cfg: SpeedConfig, env: dict, numba_used: bool) -> dict:
         data["matmul"][device] = matmul_rate(device, cfg.dtype, cfg.warmup, cfg.repeats,
                                              cfg.min_sample_s)
         _models_grid(cfg, device, data)
+        if cfg.length_grid is not None:
+            data["length"] += time_lengths(cfg.length_grid, device, cfg.dtype, cfg.optimizer,
+                                           cfg.warmup, cfg.repeats, cfg.min_sample_s, cfg.seed)
         if device == "cpu" and cfg.numba_grid is not None:
             _numba_grid(cfg, data)
     _timer_checks(cfg, data, cfg.threads)

@@ -30,10 +30,40 @@ class NumbaGrid(StrictModel):
         return list(itertools.product(self.hidden, self.batch, self.seq_len, self.input_sizes))
 
 
+class LengthGrid(StrictModel):
+    """Train-step time against the sequence length T (the minGRU/minLSTM issue): each model at
+    one H, B, D, at every T, as shipped, and the state-free cells also as a plain loop
+    (impl "sequential"); sizes "width": every model at `hidden`, "params": every model at the
+    width whose parameter count comes closest to the `reference` model's at `hidden`. All cases
+    of one (size, T) are timed interleaved, training step only."""
+
+    models: list[str] = Field(["gru", "lstm", "mingru", "minlstm"], min_length=1)
+    reference: str = "gru"  # the model whose parameter count sets the equal-size widths
+    hidden: PositiveInt = 64  # H
+    batch: PositiveInt = 16  # B
+    input_size: PositiveInt = 32  # D
+    seq_len: list[PositiveInt] = Field([50, 100, 200, 400, 800, 1600, 4096], min_length=3)
+    sizes: list[Literal["width", "params"]] = Field(["width", "params"], min_length=1)
+    repeats: PositiveInt | None = None  # timed samples per case (null: speed.repeats)
+
+    @model_validator(mode="after")
+    def _known(self) -> LengthGrid:
+        for i, m in enumerate(self.models):
+            if m not in TIMED:
+                raise ValueError(f"models.{i} = {m!r}: not a recurrent family the benchmark "
+                                 f"times (one of {', '.join(TIMED)})")
+        if self.reference not in self.models:
+            raise ValueError(f"reference = {self.reference!r}: not one of models "
+                             f"({', '.join(self.models)})")
+        for name in ("models", "seq_len", "sizes"):
+            _unique(name, getattr(self, name))
+        return self
+
+
 class SpeedConfig(StrictModel):
     """The `speed:` section of params.yaml. The defaults are a QUICK grid: 64 configurations + 8
     Numba grid points, about 85 s on two shared CPU cores, ~22 s of it the two Numba start-up
-    child processes (cached_start).
+    child processes (cached_start). The full grids are in profiles/full-speed.yaml.
 
     FULL grids:
     - numba_grid, from the project's issue on the Numba RNN: hidden [32, 64, 128, 256, 512],
@@ -54,6 +84,7 @@ class SpeedConfig(StrictModel):
     layers: list[PositiveInt] = Field([1, 2], min_length=1)  # stacked layers; >1 gives ratios
     bidirectional: list[bool] = Field([False, True], min_length=1)  # both give bi/uni ratios
     numba_grid: NumbaGrid | None = NumbaGrid()  # null: skip the numba_rnn vs rnn grid
+    length_grid: LengthGrid | None = None  # time against T from 50 to 4,096 (full profile)
     warmup: NonNegInt = 2  # untimed calls of each case before its samples
     repeats: PositiveInt = 5  # timed samples per case and quantity
     min_sample_s: PositiveFloat = 0.01  # s: each sample loops the call at least this long
@@ -81,7 +112,7 @@ class SpeedConfig(StrictModel):
         return self
 
 
-SPEED_SCHEMA_VERSION = 2
+SPEED_SCHEMA_VERSION = 3  # 3: "length", the time-vs-T grid
 
 
 class TimerCheck(ResultModel):
@@ -101,13 +132,14 @@ class SpeedResult(ResultModel):
     """speed.json (rnnbench.speed writes it; the report reads it). Per-configuration records
     are those of rnnbench.speed.grid.config_record and numba_point."""
 
-    schema_version: Literal[2]
+    schema_version: Literal[3]
     config: dict[str, Any]  # the speed section as run
     environment: dict[str, Any]  # hardware, libraries, threads, kernels in force
     matmul: dict[str, dict[str, Any]]  # per device: the matmul rate the fractions divide by
     configs: list[dict[str, Any]]
     ratios: list[dict[str, Any]]
     numba_vs_torch: list[dict[str, Any]]
+    length: list[dict[str, Any]]  # the time-vs-T grid (speed.length_grid)
     timer_check: list[TimerCheck]
     numba_compile: dict[str, Any] | None
     cached_start: dict[str, Any] | None

@@ -45,7 +45,8 @@ class Adding(Task):
             name=self.name, shape="many_to_one", input_size=2, output_size=1, loss="mse",
             readout="last", metric="mse", higher_is_better=False,
             solved_threshold=cfg.solved_mse,
-            claims=("gates_long_range", "any_length", "gate_keeps_content"),
+            claims=("gates_long_range", "any_length", "gate_keeps_content",
+                    "state_free_gates"),
             definition="Arjovsky et al. 2016: one marker uniform in each half, target = sum",
         )
 

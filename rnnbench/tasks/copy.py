@@ -22,8 +22,27 @@ N_COPY = 10
 BLANK, DELIM = 0, N_SYMBOLS + 1
 
 
+def recall_xent(n_recall: int, length: int) -> float:
+    """Blanks, then a uniform guess over the symbols at the last n_recall of `length` steps."""
+    return n_recall * np.log(N_SYMBOLS) / length
+
+
+def recall_logits(y: np.ndarray, n_recall: int) -> np.ndarray:
+    """That trivial predictor's logits for targets y (N, length): checks the analytic value."""
+    logits = np.full(y.shape + (N_SYMBOLS + 1,), -1e9)
+    logits[:, :-n_recall, BLANK] = 0.0  # certain blank while waiting
+    logits[:, -n_recall:, 1:] = 0.0  # uniform over the 8 symbols at recall
+    return logits
+
+
+def recall_metrics(pred: np.ndarray, y: np.ndarray, n_recall: int) -> dict[str, float]:
+    """Cross-entropy over every step; accuracy over the last n_recall (the recalled symbols)."""
+    recalled = pred[:, -n_recall:].argmax(axis=-1)
+    return {"loss": xent_np(pred, y), "accuracy": float((recalled == y[:, -n_recall:]).mean())}
+
+
 def baseline_xent(delay: int) -> float:
-    return N_COPY * np.log(N_SYMBOLS) / (delay + 2 * N_COPY)
+    return recall_xent(N_COPY, delay + 2 * N_COPY)
 
 
 class CopyConfig(TaskConfig):
@@ -53,7 +72,8 @@ class Copy(Task):
             output_size=N_SYMBOLS + 1, loss="xent", readout="all", metric="accuracy",
             higher_is_better=True, solved_threshold=cfg.solved_accuracy,
             definition="Arjovsky et al. 2016: 10 symbols from 8, T-1 blanks, delimiter, recall",
-            input_vocab=N_SYMBOLS + 2, claims=("any_length", "gate_keeps_content"),
+            input_vocab=N_SYMBOLS + 2, claims=("any_length", "gate_keeps_content",
+                                                        "state_free_gates"),
         )
 
     @staticmethod
@@ -79,10 +99,7 @@ class Copy(Task):
     @staticmethod
     def baseline_logits(y: np.ndarray) -> np.ndarray:
         """The trivial predictor's logits for targets y (N, T+20): checks the analytic value."""
-        logits = np.full(y.shape + (N_SYMBOLS + 1,), -1e9)
-        logits[:, :-N_COPY, BLANK] = 0.0  # certain blank while waiting
-        logits[:, -N_COPY:, 1:] = 0.0  # uniform over the 8 symbols at recall
-        return logits
+        return recall_logits(y, N_COPY)
 
     def memory_spans(self, cfg: CopyConfig, split: dict) -> np.ndarray:
         """From the last symbol read (step N_COPY - 1) to the first recall (step N_COPY + T)."""
@@ -90,9 +107,7 @@ class Copy(Task):
         return np.tile(np.array([N_COPY - 1, N_COPY + cfg.delay]), (n, 1))
 
     def metrics(self, cfg: CopyConfig, pred: np.ndarray, y: np.ndarray) -> dict[str, float]:
-        recalled = pred[:, -N_COPY:].argmax(axis=-1)
-        return {"loss": xent_np(pred, y),
-                "accuracy": float((recalled == y[:, -N_COPY:]).mean())}
+        return recall_metrics(pred, y, N_COPY)
 
 
 TASK = Copy()

@@ -12,6 +12,7 @@ from rnnbench.tasks import (
     digits,
     draw_digits,
     reverse,
+    selective_copy,
     sentiment,
     sine,
     sunspots,
@@ -22,7 +23,7 @@ from rnnbench.tasks.base import Task
 TASKS: dict[str, Task] = {m.TASK.name: m.TASK for m in (sine, adding, copy, chars,
                                                            digits, sunspots, co2, sentiment,
                                                            tagging, dates, reverse,
-                                                           draw_digits)}
+                                                           draw_digits, selective_copy)}
 
 
 def get_task(name: str) -> Task:

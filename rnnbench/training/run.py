@@ -17,6 +17,7 @@ from rnnbench.io import atomic_dir, check_output_dir, write_json_atomic, write_r
 from rnnbench.models.build import build_model
 from rnnbench.models.families import family, param_count, resolve_width, why_not
 from rnnbench.models.recurrent import RecurrentNet
+from rnnbench.probes.unrolled import can_unroll
 from rnnbench.tasks.data import data_config, make_data, read_data
 from rnnbench.tasks.registry import get_task
 from rnnbench.tracking import Tracker
@@ -39,8 +40,11 @@ def curves_csv(rows: list[dict]) -> str:
 
 def attach_probes(cfg, model, spec, splits, train_cfg):
     """The gradient probes' fit callback, or None; its start() probes the untrained model.
-    Probes read a recurrent core's state gradients: encoder-decoders are not probed."""
+    Probes read a recurrent core's state gradients through its unrolled graph: encoder-decoders
+    and cores that cannot be unrolled (the state-free scans) are not probed."""
     if cfg is None or not isinstance(model, RecurrentNet):
+        return None
+    if not can_unroll(model.core):
         return None
     from rnnbench.probes.gradients import ProbeCallback
 
