@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rnnbench.io import project_root
+from rnnbench.io import git_state, project_root
 
 METRIC_BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch call
 
@@ -37,11 +37,7 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def git_commit(root: Path) -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                              text=True, check=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    return git_state(root, status=False)["commit"]
 
 
 def library_versions() -> dict[str, str]:

@@ -28,6 +28,8 @@ def run(args) -> int:
     path = build_report(Path(args.results), out, title=params.report.title,
                         expected=params.grid.runs(),
                         speed_json=Path(args.speed) if args.speed else None,
-                        studies_dir=Path(args.studies) if args.studies else None)
-    print(f"report: {path}")
+                        studies_dir=Path(args.studies) if args.studies else None,
+                        context={"profile": params.experiment, "seeds": params.grid.seeds,
+                                 "data_seed": params.data.seed})
+    print(f"report: {path}\n        {path.with_suffix('.html')}")
     return 0

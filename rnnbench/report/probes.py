@@ -170,7 +170,9 @@ def probes_section(probes_by_task: dict[str, dict[str, list[dict]]],
            "within T). σmax, ρ: largest singular value and spectral radius of W_hh (gated: ρ is "
            "the largest over the gate blocks). Saturated: fraction of tanh-type units with "
            "|value| > 0.99. Bound: Pascanu et al. (2013), ||diag(tanh') W_hh|| ≤ σmax(W_hh) at "
-           "every step (max observed ratio).", ""]
+           "every step (max observed ratio).", "",
+           "*Claim:* gradients vanish in a vanilla RNN over long spans and gates fix it. "
+           f"*Rule:* {RULE} Each task below shows its evidence and verdict.", ""]
     for task, by_model in probes_by_task.items():
         out += [f"### {task}", ""]
         if figures and task in figures:
@@ -188,6 +190,5 @@ def probes_section(probes_by_task: dict[str, dict[str, list[dict]]],
             for stage, r in _stages(results).items():
                 out.append(_row(model, stage, r, _loss(r, loss), curve))
         verdict, lines = vanishing_verdict(by_model, loss, curve)
-        out += ["", "*Claim:* gradients vanish in a vanilla RNN over long spans and gates fix "
-                f"it. *Rule:* {RULE}", "", *lines, "", f"**Verdict: {verdict}**", ""]
+        out += ["", *lines, "", f"**Verdict: {verdict}**", ""]
     return out

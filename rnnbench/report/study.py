@@ -22,9 +22,7 @@ from rnnbench.report.study_more import KINDS as MORE_KINDS  # noqa: E402
 from rnnbench.report.study_more import TITLES as MORE_TITLES  # noqa: E402
 from rnnbench.report.study_more import study_body_more  # noqa: E402
 from rnnbench.report.study_rules import (  # noqa: E402
-    FORGET_RULE,
     SOLVED_RULE,
-    TAMED_RULE,
     _clip_name,
     _fmt,
     _groups,
@@ -40,6 +38,7 @@ from rnnbench.report.study_rules import (  # noqa: E402
     memory_verdict,
     sigma_verdict,
 )
+from rnnbench.report.verdict import Claim, render_claim  # noqa: E402
 
 TITLES = {"sigma": "recurrent weight scale σ_max(W_hh), with and without clipping",
           "forget_bias": "LSTM forget-gate bias", "clip_mode": "clipping by norm vs by value",
@@ -81,11 +80,6 @@ def _log_x(ax, xs) -> None:
     ax.set_xticks(sorted(set(xs)))
     ax.xaxis.set_major_formatter(ScalarFormatter())
     ax.xaxis.set_minor_formatter(NullFormatter())
-
-
-def _claim(title: str, measured: str, lines: list[str], verdict: str) -> list[str]:
-    return [f"### {title}", "", f"*Measurement and rule:* {measured}", "", *lines, "",
-            f"**Verdict: {verdict}**", ""]
 
 
 
@@ -242,43 +236,17 @@ def _memory_section(s: dict, fig_dir: Path) -> list[str]:
     return [*lines, f"![metric against T](figures/{name}_memory.png)", ""]
 
 
-def study_claims(summary: dict) -> list[str]:
-    """The claims a study tests, each with its measurement, rule and verdict."""
+def study_claims(summary: dict) -> list[Claim]:
+    """The claims a study tests (rnnbench/report/study_rules.py decides them)."""
     kind, runs = summary["kind"], summary["runs"]
-    if kind in MORE_KINDS:  # decided over every study of the kind, in the claims section
+    if kind in MORE_KINDS or not runs:  # MORE_KINDS: decided over every study of the kind
         return []
     if kind == "sigma":
-        verdict, lines = sigma_verdict([(r["x_value"], _init(r, "decay_factor"))
-                                        for r in runs])
-        out = _claim("Gradients vanish when σ_max(W_hh) < 1 and explode when it is > 1",
-                     "the gradient probe of each untrained model; rule: the decay factor per "
-                     "step of ||dL/dh_t|| is < 1 for every σ < 1 and > 1 for every σ > 1 "
-                     "(σ = 1 is shown, not judged). For tanh, σ > 1 is necessary, not "
-                     "sufficient, for explosion (Pascanu, Mikolov & Bengio 2013): saturated "
-                     "units shrink the gradient.", lines, verdict)
-        verdict, lines = clipping_verdict(runs)
-        return out + _claim("Clipping the gradient tames explosion",
-                            "runs identical but for clipping (same σ, model, seed); rule: "
-                            f"{TAMED_RULE}; every run that diverges without clipping must be "
-                            "tamed.", lines, verdict)
-    if kind == "forget_bias":
-        verdict, lines = forget_bias_verdict(runs)
-        return _claim("A forget-gate bias of 1 keeps gradients alive and helps the LSTM learn",
-                      "Gers, Schmidhuber & Cummins (2000); Jozefowicz, Zaremba & Sutskever "
-                      "(2015). Rule: " + FORGET_RULE,
-                      lines, verdict)
-    if kind == "clip_mode":
-        verdict, lines = clip_mode_verdict(runs)
-        return _claim("Clipping by value tames explosion as clipping by global norm does",
-                      "the same runs without clipping and under each clipping mode (same "
-                      "model and seed); clipping by norm rescales the whole gradient and keeps "
-                      "its direction, clipping by value clips each element and does not "
-                      f"(Pascanu, Mikolov & Bengio 2013). Rule: {TAMED_RULE}; every mode must "
-                      "tame every run that diverges without clipping.", lines, verdict)
-    verdict, lines = memory_verdict(runs)
-    return _claim("Gated cells carry information over longer spans than a vanilla RNN",
-                  f"the longest T solved per model ({SOLVED_RULE}); rule: every gated model's "
-                  "exceeds every vanilla model's.", lines, verdict)
+        return [sigma_verdict([(r["x_value"], _init(r, "decay_factor")) for r in runs]),
+                clipping_verdict(runs)]
+    rule = {"forget_bias": forget_bias_verdict, "clip_mode": clip_mode_verdict,
+            "memory": memory_verdict}[kind]
+    return [rule(runs)]
 
 
 def study_section(summary: dict, figures_dir: Path) -> list[str]:
@@ -298,4 +266,5 @@ def study_section(summary: dict, figures_dir: Path) -> list[str]:
     body = {"sigma": _sigma_section, "forget_bias": _forget_section, "memory": _memory_section,
             "clip_mode": lambda s, _d: _outcome_table(s, ("clipping", _clip_name)),
             **{k: lambda s, _d: study_body_more(s) for k in MORE_KINDS}}[s["kind"]]
-    return [*lines, *body(s, figures_dir), *study_claims(s)]
+    return [*lines, *body(s, figures_dir),
+            *(line for c in study_claims(s) for line in render_claim(c))]

@@ -59,10 +59,11 @@ def length_figure(grouped: Grouped, fig_dir: Path) -> list[str]:
     return lines
 
 
-def more_claims_section(grouped: Grouped, summaries: list[dict], fig_dir: Path) -> list[str]:
-    """Every claim of claims_more and claims_studies, rendered; the length figures after the
-    claim they illustrate (the third)."""
-    claims = all_more_claims(grouped, summaries)
+def more_claims_section(grouped: Grouped, summaries: list[dict], fig_dir: Path,
+                        claims: list[Claim] | None = None) -> list[str]:
+    """Every claim of claims_more and claims_studies (`claims`, decided here when None),
+    rendered; the length figures after the claim they illustrate (the third)."""
+    claims = all_more_claims(grouped, summaries) if claims is None else claims
     lines = [line for c in claims[:3] for line in render_claim(c)]
     lines += length_figure(grouped, Path(fig_dir))
     return lines + [line for c in claims[3:] for line in render_claim(c)]
