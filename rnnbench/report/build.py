@@ -20,7 +20,7 @@ from rnnbench.io import (
     write_text_atomic,
 )
 from rnnbench.report.claims import training_claims
-from rnnbench.report.figures import learning_curves
+from rnnbench.report.figures import learning_curves, use_fonts
 from rnnbench.report.html import to_html
 from rnnbench.report.probes import RULE, decay_figure, probes_section, vanishing_verdict
 from rnnbench.report.showcase import breakdown_tables, showcase_lines
@@ -230,6 +230,7 @@ def build_report(results_dir: Path, out_dir: Path, title: str = "rnnbench report
     context = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                "git": git_state(project_root()), **(context or {})}
     check_report_out(out_dir)
+    use_fonts()
     with atomic_dir(out_dir / "figures", kind="report-figures") as tmp:
         figures = {task: f"figures/{name}" for task, name in
                    learning_curves(grouped, tmp).items()}
