@@ -152,5 +152,5 @@ def environment_section(results: list[dict], speed: dict | None, context: dict) 
             ("devices of the runs", f"{', '.join(devices) or '?'}; dtype {', '.join(dtypes)}; "
                                     f"torch threads {', '.join(threads)}"),
             ("libraries", _versions(env))]
-    return ["## Environment", "", "| | |", "|---|---|",
+    return ["## Environment", "", "| what | value |", "|---|---|",
             *(f"| {k} | {_cell(v)} |" for k, v in rows), ""]
