@@ -179,7 +179,7 @@ def record_failure(experiment: str, run_name: str, tags: dict[str, str], reason:
     return run.info.run_id
 
 
-RESULT_FILES = ("metrics.json", "curves.csv", "probes.json", "showcase.json")
+RESULT_FILES = ("result.json", "metrics.json", "curves.csv", "probes.json", "showcase.json")
 
 
 def download_results(experiment: str, sweep: str, dest: Path) -> int:
@@ -200,10 +200,10 @@ def download_results(experiment: str, sweep: str, dest: Path) -> int:
         for name in RESULT_FILES:
             if name in have:
                 c.download_artifacts(r.info.run_id, name, str(folder))
-        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        metrics = json.loads((folder / "result.json").read_text(encoding="utf-8"))
         if tags.get("variant"):
             metrics["model"] = f"{tags['model']} [{tags['variant']}]"
-        (folder / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+        (folder / "result.json").write_text(json.dumps(metrics), encoding="utf-8")
         n += 1
     return n
 

@@ -43,7 +43,7 @@ def write_fixture(root: Path) -> tuple[Path, Path]:
     """root/train (result files per model/task/seed) and root/study (NAME/summary.json)."""
     train = root / "train"
     for r in training_runs():
-        write(train, r)
+        write(train, r, "epoch,step,val_loss,val_mse\n1,10,0.2,0.2\n2,20,0.1,0.1\n")
         d = train / r["model"] / r["task"] / f"seed{r['seed']}"
         if r["task"] == "adding" and r["model"] in ("rnn", "gru") and r["seed"] == 0:
             cell = "rnn_tanh" if r["model"] == "rnn" else "gru"

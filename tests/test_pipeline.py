@@ -77,7 +77,7 @@ def test_outputs_mlflow_and_report_agree(repo):
     for model, task in expected:
         out = dest / "results" / "train" / model / task / "seed0"
         assert (out / "model.pt").exists() and (out / "curves.csv").exists()
-        metrics[model, task] = json.loads((out / "metrics.json").read_text())
+        metrics[model, task] = json.loads((out / "result.json").read_text())
     for task in ("adding", "sine"):
         meta = json.loads((dest / "data" / task / "meta.json").read_text())
         assert all(m["data_sha256"] == meta["sha256"] for (_, t), m in metrics.items() if t == task)

@@ -41,7 +41,7 @@ def result(model, family, task, mse, seed=0, status="ok", hidden=64):
 def write(root: Path, r: dict, curves: str = "epoch,step,val_mse\n1,10,0.2\n2,20,0.1\n"):
     d = root / r["model"] / r["task"] / f"seed{r['seed']}"
     d.mkdir(parents=True)
-    (d / "metrics.json").write_text(json.dumps(r))
+    (d / "result.json").write_text(json.dumps(r))
     (d / "curves.csv").write_text(curves)
 
 

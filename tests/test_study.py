@@ -105,7 +105,7 @@ def test_run_study_writes_a_folder_per_run_and_a_summary_that_agrees(tmp_path):
     by_id = {r.info.run_id: r for r in runs}
     assert len(by_id) == 8
     for r in summary["runs"]:
-        m = json.loads((out / r["path"] / "metrics.json").read_text())
+        m = json.loads((out / r["path"] / "result.json").read_text())
         assert r["status"] == m["status"] == "ok" and r["steps"] == m["steps"] == 20
         assert r["test_metric"] == pytest.approx(m["test"]["mse"])
         assert r["baseline"] == pytest.approx(1 / 6) and r["solved"] == m["solved"]

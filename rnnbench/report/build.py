@@ -22,6 +22,7 @@ from rnnbench.io import (
 from rnnbench.report.claims import training_claims
 from rnnbench.report.figures import learning_curves, use_fonts
 from rnnbench.report.html import to_html
+from rnnbench.report.plots import write_plot_data
 from rnnbench.report.probes import RULE, decay_figure, probes_section, vanishing_verdict
 from rnnbench.report.showcase import breakdown_tables, showcase_lines
 from rnnbench.report.speed import speed_claims, speed_section
@@ -38,9 +39,9 @@ from rnnbench.report.verdict import Claim, Verdict, render_claim
 
 
 def load_results(results_dir: Path) -> list[dict]:
-    """Every metrics.json under results_dir (model/task/seedN/), each with its curve rows."""
+    """Every result.json under results_dir (model/task/seedN/), each with its curve rows."""
     results = []
-    for path in sorted(Path(results_dir).glob("*/*/seed*/metrics.json")):
+    for path in sorted(Path(results_dir).glob("*/*/seed*/result.json")):
         m = json.loads(path.read_text(encoding="utf-8"))
         curves = path.with_name("curves.csv")
         m["curves"] = list(csv.DictReader(curves.open(encoding="utf-8"))) if curves.exists() \
@@ -85,7 +86,7 @@ TASKS_INTRO = [
     "task's threshold (median over the runs that did; training time only, compilation and "
     "evaluation excluded). Runs: the MLflow run id of each seed, in seed order (`rnnbench ui`, "
     "or `rnnbench compare --run ID`); the result files are "
-    "`results/train/<model>/<task>/seed<N>/metrics.json`.", ""]
+    "`results/train/<model>/<task>/seed<N>/result.json`.", ""]
 
 
 def run_ids(runs: list[dict]) -> str:
@@ -210,6 +211,7 @@ def check_report_out(out_dir: Path) -> None:
 
         raise OutputError(f"{out_dir}: exists and is not a folder; choose another output path")
     check_output_dir(out_dir / "figures", "report-figures")
+    check_output_dir(out_dir / "plots", "report-plots")
     for name in REPORT_FILES:
         check_output_file(out_dir / name)
 
@@ -217,7 +219,8 @@ def check_report_out(out_dir: Path) -> None:
 def build_report(results_dir: Path, out_dir: Path, title: str = "rnnbench report",
                  expected: list[tuple] | None = None, speed_json: Path | None = None,
                  studies_dir: Path | None = None, context: dict | None = None) -> Path:
-    """Write out_dir/benchmark.md and out_dir/figures/; return the report's path. context:
+    """Write out_dir/benchmark.md, benchmark.html, figures/ and plots/ (the figures' data for
+    DVC); return the markdown's path. context:
     what the Environment section states beyond the result files (profile, seeds, data_seed);
     the date and the git state are read now."""
     results = load_results(results_dir)
@@ -255,6 +258,8 @@ def build_report(results_dir: Path, out_dir: Path, title: str = "rnnbench report
             context)
         # before the figures move into place: a page that cannot be written leaves no figures
         html = to_html(text, tmp, title)
+        with atomic_dir(out_dir / "plots", kind="report-plots") as plots:
+            write_plot_data(grouped, probes_by_task(grouped), speed, summaries, plots)
     path = out_dir / "benchmark.md"
     write_text_atomic(path, text)
     write_text_atomic(out_dir / "benchmark.html", html)

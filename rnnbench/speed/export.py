@@ -1,9 +1,11 @@
-"""speed.json, speed.csv and the MLflow runs of a speed benchmark (one run per grid and device)."""
+"""speed.json, speed.csv, metrics.json and the MLflow runs of a speed benchmark (one run per grid
+and device)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import statistics
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -55,6 +57,25 @@ def numba_series(points: list[dict]) -> dict[str, list[float]]:
     return series
 
 
+HEADLINE_RATIOS = ("gru/lstm",)  # the training-step ratio a claim is decided on (report/speed.py)
+
+
+def scalar_metrics(data: dict) -> dict:
+    """metrics.json (DVC's metrics file): the two scalars compared across experiments, the
+    machine's matmul rate (GFLOP/s, CPU or else the first device) and the median over shapes of
+    the GRU/LSTM training step time ratio, as shipped; speed.json keeps every measurement.
+    `dvc metrics show` is one table of every file's keys: these stay few and short."""
+    rates = data["matmul"]
+    device = "cpu" if "cpu" in rates else next(iter(rates), None)
+    out: dict = {"gflops": round(rates[device]["rate_gflops"], 2)} if device else {}
+    for name in HEADLINE_RATIOS:
+        vals = [r["median"] for r in data["ratios"] if r["name"] == name
+                and r["quantity"] == "train_step" and r.get("impl", "default") == "default"]
+        if vals:
+            out[name] = round(statistics.median(vals), 3)
+    return out
+
+
 def _runs(data: dict) -> list[tuple[str, str, int, dict[str, list[float]], dict[str, float]]]:
     """(grid, device, first step, series, single values) of every MLflow run to log."""
     runs = []
@@ -73,8 +94,9 @@ def _runs(data: dict) -> list[tuple[str, str, int, dict[str, list[float]], dict[
 
 
 def log_and_write(data: dict, out: Path, experiment: str, stage: str) -> None:
-    """Log the runs, add their ids to `data`, write out/ (speed.csv, speed.json) atomically,
-    attach the JSON to every run. Any failure marks the open runs FAILED and writes nothing."""
+    """Log the runs, add their ids to `data`, write out/ (speed.csv, speed.json, metrics.json)
+    atomically, attach the JSON to every run. Any failure marks the open runs FAILED and writes
+    nothing."""
     env = data["environment"]
     tags = {"kind": "speed", "stage": stage, "cpu_model": str(env["cpu_model"]),
             "gpu_name": str(env["gpu_name"]), **{k: str(v) for k, v in env["threads"].items()}}
@@ -92,5 +114,6 @@ def log_and_write(data: dict, out: Path, experiment: str, stage: str) -> None:
         with atomic_dir(out, kind="speed") as tmp:
             (tmp / "speed.csv").write_text(csv_text(data["configs"]), encoding="utf-8")
             write_json_atomic(tmp / "speed.json", data)
+            write_json_atomic(tmp / "metrics.json", scalar_metrics(data))
         for t in trackers:
             t.log_artifact(out / "speed.json")

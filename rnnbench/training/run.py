@@ -25,7 +25,31 @@ from rnnbench.training.evaluate import length_points, memory_gates, train_split_
 from rnnbench.training.fit import fit, planned_steps
 
 SCHEMA_VERSION = 1
-OUTPUTS = ("metrics.json", "curves.csv", "model.pt", "probes.json", "showcase.json")
+# result.json: the whole record (configs, facts, baseline, breakdowns, beyond-test evaluations);
+# metrics.json: only the scalars a user compares across runs (DVC's metrics file).
+OUTPUTS = ("result.json", "metrics.json", "curves.csv", "model.pt", "probes.json",
+           "showcase.json")
+
+
+def _round(v: float, digits: int) -> float:
+    return float(f"{v:.{digits}g}")
+
+
+def scalar_metrics(result: dict) -> dict:
+    """metrics.json of a run's record: the test metric, solved, steps, the step it was solved
+    at, training time, time to solve and parameters, rounded to what a table shows (result.json
+    keeps the exact values); unknowns left out. Short names: `dvc metrics show` is one table
+    of every run's keys side by side."""
+    test = result["test"].get(result["metric"])
+    out = {"test": _round(test, 6) if test is not None and math.isfinite(test) else None,
+           "solved": bool(result["solved"]),
+           "steps": result["steps"], "solve_at": result["steps_to_solve"],
+           "train_s": None if result["train_time_s"] is None
+           else round(result["train_time_s"], 2),
+           "solve_s": None if result["time_to_solve_s"] is None
+           else round(result["time_to_solve_s"], 2),
+           "params": result["n_params"]}
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def curves_csv(rows: list[dict]) -> str:
@@ -162,7 +186,8 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
                                "solved": float(metrics["solved"])}, step=result.steps)
         tracker.set_tags({"status": result.status, "device": str(device)})
         with atomic_dir(out, kind="train") as tmp:
-            write_json_atomic(tmp / "metrics.json", metrics)
+            write_json_atomic(tmp / "result.json", metrics)
+            write_json_atomic(tmp / "metrics.json", scalar_metrics(metrics))
             (tmp / "curves.csv").write_text(curves_csv(result.curves), encoding="utf-8")
             torch.save(model.state_dict(), tmp / "model.pt")
             write_json_atomic(tmp / "probes.json", probe.results if probe else [])
