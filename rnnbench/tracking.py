@@ -18,6 +18,10 @@ from typing import Any
 from rnnbench.io import git_state, project_root
 
 METRIC_BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch call
+# MLflow 3's UI opens an experiment by its kind (the experiment tag mlflow.experimentKind): with
+# none set it guesses GenAI and shows traces; this one is model training.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+DIGEST_CHARS = 36  # the longest dataset digest MLflow stores: a prefix of the data's sha256
 
 
 def tracking_uri(root: Path | None = None) -> str:
@@ -53,11 +57,38 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
+def run_group(tags: dict[str, str], source: str | None, commit: str) -> str:
+    """What a run belongs to, for the UI's "group by" (tag run_group): its study, its sweep,
+    or the pipeline execution that ran it (the commit, and the DVC experiment when there is
+    one); a one-off run is `cli`."""
+    if tags.get("study"):
+        return f"study {tags['study']}"
+    if tags.get("sweep"):
+        return f"sweep {tags['sweep']}"
+    if source in (None, "cli"):
+        return "cli"
+    exp = os.environ.get("DVC_EXP_NAME")
+    return f"pipeline {commit[:8]}" + (f" exp {exp}" if exp else "")
+
+
+def run_name(model: str, task: str, seed: int, tags: dict[str, str]) -> str:
+    """A run's name that says what the row is: model/task/seed, after its study or sweep and
+    variant where it has them (`sigma: σ=0.5, no clipping · rnn/adding/seed0`)."""
+    base = f"{model}/{task}/seed{seed}"
+    group = tags.get("study") or tags.get("sweep")
+    if not group:
+        return base
+    return f"{group}: {tags['variant']} · {base}" if tags.get("variant") else f"{group} · {base}"
+
+
 class Tracker:
     """One MLflow run: `with Tracker(...) as t: t.log_metrics(...)`; ends FINISHED or FAILED."""
 
     def __init__(self, experiment: str, run_name: str, tags: dict[str, str],
-                 params: dict[str, Any], root: Path | None = None):
+                 params: dict[str, Any], root: Path | None = None, source: str | None = None):
+        """source: what made the run (its DVC stage, or `cli`), shown as the UI's Source; the
+        run is grouped (tag run_group, see run_group) with the others of its study, sweep or
+        pipeline execution."""
         import mlflow
         from mlflow.tracking import MlflowClient
 
@@ -65,16 +96,12 @@ class Tracker:
         self.uri = tracking_uri(self.root)
         self.client = MlflowClient(tracking_uri=self.uri)
         self._mlflow_entities = mlflow.entities
-        exp = self.client.get_experiment_by_name(experiment)
-        if exp is None:
-            # A SQLite store keeps its artifacts beside it, by absolute path (a server decides
-            # for itself); MLflow's default would be ./mlruns of whatever folder runs the stage.
-            location = (Path(self.uri.removeprefix("sqlite:///")).parent / "mlruns").as_uri() \
-                if self.uri.startswith("sqlite:///") else None
-            exp_id = self.client.create_experiment(experiment, artifact_location=location)
-        else:
-            exp_id = exp.experiment_id
-        all_tags = {**tags, "git_commit": git_commit(self.root),
+        exp_id = ensure_experiment(experiment, self.uri)
+        commit = git_commit(self.root)
+        all_tags = {"run_group": run_group(tags, source, commit), **tags, "git_commit": commit,
+                    "mlflow.source.git.commit": commit,
+                    **({"mlflow.source.name": source, "mlflow.source.type": "JOB"}
+                       if source else {}),
                     **{f"version.{k}": v for k, v in library_versions().items()}}
         self.run = self.client.create_run(exp_id, run_name=run_name, tags=all_tags)
         self.run_id = self.run.info.run_id
@@ -93,6 +120,19 @@ class Tracker:
                    for k, vals in series.items() for i, v in enumerate(vals)]
         for i in range(0, len(metrics), METRIC_BATCH):
             self.client.log_batch(self.run_id, metrics=metrics[i:i + METRIC_BATCH])
+
+    def log_dataset(self, name: str, sha256: str, source: dict, profile: dict,
+                    context: str = "train") -> None:
+        """The run's data as an MLflow dataset input (the UI's Dataset column): its digest the
+        first DIGEST_CHARS of the data's sha256, the whole hash in its source."""
+        import json
+
+        e = self._mlflow_entities
+        dataset = e.Dataset(name=name, digest=sha256[:DIGEST_CHARS], source_type="local",
+                            source=json.dumps({**source, "sha256": sha256}, sort_keys=True),
+                            profile=json.dumps(profile, sort_keys=True))
+        self.client.log_inputs(self.run_id, datasets=[
+            e.DatasetInput(dataset, [e.InputTag("mlflow.data.context", context)])])
 
     def set_tags(self, tags: dict[str, str]) -> None:
         for k, v in tags.items():
@@ -132,14 +172,19 @@ def client(uri: str | None = None):
 
 def ensure_experiment(experiment: str, uri: str | None = None) -> str:
     """The experiment's id, creating it (and, for SQLite, the store) now: once, before any
-    fan-out, so concurrent workers only ever find it."""
+    fan-out, so concurrent workers only ever find it; its kind (EXPERIMENT_KIND) set."""
     c, uri = client(uri), uri or tracking_uri()
     exp = c.get_experiment_by_name(experiment)
     if exp is not None:
+        if exp.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:  # made before kinds existed
+            c.set_experiment_tag(exp.experiment_id, *EXPERIMENT_KIND)
         return exp.experiment_id
+    # A SQLite store keeps its artifacts beside it, by absolute path (a server decides for
+    # itself); MLflow's default would be ./mlruns of whatever folder runs the stage.
     location = (Path(uri.removeprefix("sqlite:///")).parent / "mlruns").as_uri() \
         if uri.startswith("sqlite:///") else None
-    return c.create_experiment(experiment, artifact_location=location)
+    return c.create_experiment(experiment, artifact_location=location,
+                               tags=dict([EXPERIMENT_KIND]))
 
 
 def _runs(experiment: str, filter_string: str = "") -> list:

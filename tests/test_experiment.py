@@ -33,6 +33,16 @@ def test_run_writes_outputs_that_agree_with_mlflow(tmp_path, tiny_params):
     (run,) = runs
     assert run.info.run_id == m["mlflow_run_id"] and run.info.status == "FINISHED"
     assert run.data.tags["dvc_stage"] == "train@gru-adding-0"
+    # as the MLflow UI shows it: a model-training experiment, a name, a source, a group, a dataset
+    exp = client.get_experiment(run.info.experiment_id)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert run.info.run_name == "gru/adding/seed0"
+    assert run.data.tags["mlflow.source.name"] == "train@gru-adding-0"
+    assert run.data.tags["run_group"].startswith("pipeline ")
+    (inp,) = run.inputs.dataset_inputs
+    assert inp.dataset.name == "adding" and inp.dataset.digest == m["data_sha256"][:36]
+    assert json.loads(inp.dataset.source)["sha256"] == m["data_sha256"]
+    assert {t.key: t.value for t in inp.tags} == {"mlflow.data.context": "train"}
     assert run.data.tags["model"] == "gru" and run.data.tags["seed"] == "0"
     assert run.data.metrics["test_mse"] == pytest.approx(m["test"]["mse"])
     assert run.data.params["model.hidden_size"] == "8"

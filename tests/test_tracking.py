@@ -56,3 +56,34 @@ def test_a_failed_run_is_marked_failed_with_its_reason(tmp_path):
     assert by_name["diverged"].data.tags["failure_reason"].startswith("non-finite")
     assert by_name["bug"].info.status == "FAILED"
     assert "ZeroDivisionError" in by_name["bug"].data.tags["failure_reason"]
+
+
+def test_run_names_and_groups_say_what_a_row_is(monkeypatch):
+    from rnnbench.tracking import run_group, run_name
+
+    assert run_name("rnn", "adding", 0, {}) == "rnn/adding/seed0"
+    study = {"study": "sigma", "variant": "σ=0.5, no clipping"}
+    assert run_name("rnn", "adding", 0, study) == "sigma: σ=0.5, no clipping · rnn/adding/seed0"
+    assert run_name("rnn", "adding", 1, {"sweep": "lr"}) == "lr · rnn/adding/seed1"
+    monkeypatch.delenv("DVC_EXP_NAME", raising=False)
+    assert run_group(study, "study@sigma", "abcdef0123") == "study sigma"
+    assert run_group({"sweep": "lr"}, "sweep", "abcdef0123") == "sweep lr"
+    assert run_group({}, "cli", "abcdef0123") == "cli"
+    assert run_group({}, "train@rnn-adding-0", "abcdef0123") == "pipeline abcdef01"
+    monkeypatch.setenv("DVC_EXP_NAME", "tight-lr")
+    assert run_group({}, "train@rnn-adding-0", "abcdef0123") == "pipeline abcdef01 exp tight-lr"
+
+
+def test_an_experiment_made_before_kinds_gets_its_kind(tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from rnnbench.tracking import ensure_experiment
+
+    uri = f"sqlite:///{tmp_path / 'm.db'}"
+    c = MlflowClient(tracking_uri=uri)
+    old = c.create_experiment("old")
+    assert "mlflow.experimentKind" not in c.get_experiment(old).tags
+    assert ensure_experiment("old", uri) == old
+    assert c.get_experiment(old).tags["mlflow.experimentKind"] == "custom_model_development"
+    new = ensure_experiment("new", uri)
+    assert c.get_experiment(new).tags["mlflow.experimentKind"] == "custom_model_development"

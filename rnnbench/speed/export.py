@@ -105,7 +105,8 @@ def log_and_write(data: dict, out: Path, experiment: str, stage: str) -> None:
         for grid, device, first, series, single in _runs(data):
             t = stack.enter_context(Tracker(
                 experiment, run_name=f"speed-{grid}-{device}",
-                tags={**tags, "device": device, "grid": grid}, params=data["config"]))
+                tags={**tags, "device": device, "grid": grid}, params=data["config"],
+                source=stage))
             t.log_series(series, first_step=first)
             t.log_metrics(single)
             trackers.append(t)

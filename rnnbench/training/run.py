@@ -19,7 +19,7 @@ from rnnbench.models.families import family, param_count, resolve_width, why_not
 from rnnbench.models.recurrent import RecurrentNet
 from rnnbench.tasks.data import data_config, make_data, read_data
 from rnnbench.tasks.registry import get_task
-from rnnbench.tracking import Tracker
+from rnnbench.tracking import Tracker, run_name
 from rnnbench.training.encode import DTYPES, encode_inputs, encode_targets
 from rnnbench.training.evaluate import length_points, memory_gates, train_split_metrics
 from rnnbench.training.fit import fit, planned_steps
@@ -137,8 +137,12 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
     run_params = {"task": data_config(task_cfg), "model": model_cfg.model_dump(mode="json"),
                   "train": train_cfg.model_dump(mode="json"), "seed": seed,
                   "data_seed": params.data.seed, "n_params": n_params}
-    with Tracker(params.experiment, f"{model_name}/{task_name}/seed{seed}", tags,
-                 run_params) as tracker:
+    with Tracker(params.experiment, run_name(model_name, task_name, seed, tags), tags,
+                 run_params, source=stage) as tracker:
+        tracker.log_dataset(task_name, meta["sha256"],
+                            {"path": str(data_dir) if data_dir else "generated in memory",
+                             "task": task_name, "data_seed": params.data.seed},
+                            {"sizes": meta.get("sizes", {})})
         def on_epoch(row: dict, series: dict) -> None:
             tracker.log_series(series, first_step=row["step"] - len(series["train_loss"]) + 1)
             # train_loss is logged per step above; the row's epoch mean would collide with it
