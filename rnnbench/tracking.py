@@ -202,6 +202,24 @@ def _runs(experiment: str, filter_string: str = "") -> list:
             return out
 
 
+def search_runs(experiment: str, filter_string: str = ""):
+    """mlflow.search_runs over one experiment, as a pandas DataFrame (every page); None when
+    the experiment does not exist. A filter MLflow cannot parse is a UserError."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    from rnnbench.config import UserError
+
+    if client().get_experiment_by_name(experiment) is None:
+        return None
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        return mlflow.search_runs(experiment_names=[experiment], filter_string=filter_string,
+                                  max_results=100_000, order_by=["attributes.start_time ASC"])
+    except MlflowException as e:
+        raise UserError(f"compare: filter {filter_string!r}: {e.message}") from None
+
+
 def final_runs(experiment: str) -> dict[str, str]:
     """config_hash -> run id of every run whose result is final: FINISHED, or FAILED as a
     diverged training (a deterministic result, not an error)."""

@@ -87,3 +87,40 @@ def test_an_experiment_made_before_kinds_gets_its_kind(tmp_path):
     assert c.get_experiment(old).tags["mlflow.experimentKind"] == "custom_model_development"
     new = ensure_experiment("new", uri)
     assert c.get_experiment(new).tags["mlflow.experimentKind"] == "custom_model_development"
+
+
+def test_compare_prints_the_selected_runs_as_a_table(capsys):
+    from rnnbench.cli import main
+    from rnnbench.tracking import Tracker
+
+    ids = {}
+    for model, mse, group in (("lstm", 0.002, "study sigma"), ("gru", 0.15, "study sigma"),
+                              ("rnn", 0.17, "pipeline abc exp tight-lr")):
+        tags = {"task": "adding", "model": model, "seed": "0"}
+        tags |= {"study": "sigma"} if group.startswith("study") else {}
+        with Tracker("cmp", f"{model}/adding/seed0", tags, {"seed": 0}, source="cli") as t:
+            t.set_tags({"run_group": group})
+            t.log_metrics({"test_mse": mse, "solved": float(mse < 0.01), "n_params": 1200.0,
+                           "train_time_s": 2.5})
+        ids[model] = t.run_id
+    assert main(["compare", "--experiment", "cmp", "--study", "sigma"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "| run | name | group | status | test_mse | solved | params | train s |"
+    assert out[2] == f"| `{ids['lstm'][:8]}` | lstm/adding/seed0 | study sigma | FINISHED " \
+                     "| 0.002 | 1 | 1,200 | 2.5 |"
+    assert len(out) == 4 + 2 and out[-1] == "2 run(s) of experiment 'cmp'"
+    assert main(["compare", "--experiment", "cmp", "--exp", "tight-lr"]) == 0
+    assert "| rnn/adding/seed0 |" in capsys.readouterr().out
+    assert main(["compare", "--experiment", "cmp", "--run", ids["gru"][:8]]) == 0
+    shown = capsys.readouterr().out
+    assert "gru/adding/seed0" in shown and "lstm/adding" not in shown
+    assert main(["compare", "--experiment", "cmp", "--run", "ffffffff0"]) == 2
+    assert capsys.readouterr().err.strip() == \
+        "rnnbench: error: compare: no run with id 'ffffffff0' in 'cmp' matching the selection"
+    assert main(["compare", "--experiment", "nope"]) == 2
+    assert "no MLflow experiment 'nope'" in capsys.readouterr().err
+    assert main(["compare", "--experiment", "cmp", "--model", "rnn", "--model", "gru"]) == 0
+    shown = capsys.readouterr().out
+    assert "rnn/adding" in shown and "gru/adding" in shown and "lstm/adding" not in shown
+    assert main(["compare", "--experiment", "cmp", "--filter", "tags.model ~ 'x'"]) == 2
+    assert capsys.readouterr().err.startswith("rnnbench: error: compare: filter ")
