@@ -260,3 +260,21 @@ def test_dvc_renders_the_plots_with_the_templates(built, tmp_path):
     assert decay["encoding"]["y"]["scale"] == {"type": "log"}
     assert decay["encoding"]["color"]["field"] == "series"
     assert decay["encoding"]["x"]["title"] == "lag (steps back from the last)"
+
+
+def test_study_and_probe_numbers_trace_to_their_runs(built):
+    root, text, _ = built
+    summary = json.loads((root / "study" / "mem" / "summary.json").read_text())
+    study = text.split("## Study `mem`")[1]
+    for model in ("rnn", "lstm"):
+        table = study.split(f"**{model}**")[1].split("\n\n", 2)[1]
+        for row in table.splitlines()[2:]:
+            cells = [c.strip() for c in row.strip("|").split(" | ")]
+            runs = [r for r in summary["runs"] if r["model"] == model
+                    and str(r["x_value"]) == cells[0]]
+            assert cells[-1] == " ".join(f"`{r['mlflow_run_id'][:8]}`" for r in runs)
+            assert cells[1] == f"{sum(r['solved'] for r in runs)}/{len(runs)}"
+    files = {p.parents[2].name: json.loads(p.read_text())["mlflow_run_id"]
+             for p in (root / "train").glob("*/adding/seed0/result.json")}
+    assert f"Probed runs (each model's lowest seed): adding: gru `{files['gru'][:8]}`, " \
+           f"rnn `{files['rnn'][:8]}`." in text

@@ -33,6 +33,7 @@ from rnnbench.report.summary import (
     Entry,
     environment_section,
     headings,
+    run_ids,
     summary_section,
 )
 from rnnbench.report.verdict import Claim, Verdict, render_claim
@@ -87,12 +88,6 @@ TASKS_INTRO = [
     "evaluation excluded). Runs: the MLflow run id of each seed, in seed order (`rnnbench ui`, "
     "or `rnnbench compare --run ID`); the result files are "
     "`results/train/<model>/<task>/seed<N>/result.json`.", ""]
-
-
-def run_ids(runs: list[dict]) -> str:
-    """The MLflow run ids of `runs` (short form), as a table cell."""
-    return " ".join(f"`{r['mlflow_run_id'][:8]}`" if r.get("mlflow_run_id") else "—"
-                    for r in runs)
 
 
 def task_table(runs_by_model: dict[str, list[dict]]) -> list[str]:
@@ -175,7 +170,10 @@ def render(results: list[dict], title: str, missing: list[tuple], figures: dict[
         body += (task_extras or {}).get(task, [])
     probes = probes_by_task(grouped)
     if probes:
-        body += ["", *probes_section(probes, probe_figures)]
+        body += ["", *probes_section(probes, probe_figures),
+                 "Probed runs (each model's lowest seed): " + "; ".join(
+                     f"{task}: " + ", ".join(f"{m} {run_ids(by[m][:1])}" for m in probes[task])
+                     for task, by in grouped.items() if task in probes) + ".", ""]
         entries += probe_claims(probes)
     if speed is not None:
         body += ["", *speed["_section"]]

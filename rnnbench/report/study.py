@@ -38,6 +38,7 @@ from rnnbench.report.study_rules import (  # noqa: E402
     memory_verdict,
     sigma_verdict,
 )
+from rnnbench.report.summary import run_ids  # noqa: E402
 from rnnbench.report.verdict import Claim, render_claim  # noqa: E402
 
 TITLES = {"sigma": "recurrent weight scale σ_max(W_hh), with and without clipping",
@@ -103,7 +104,7 @@ def _sigma_section(s: dict, fig_dir: Path) -> list[str]:
              "validation round.", "",
              "| σ | clipping | model | status | diverged at step | test metric | clipped "
              "fraction | decay/step (init) | horizon@1e-3 (init) | growth over T (init) "
-             "| max ‖g‖ |", "|" + "---|" * 11]
+             "| max ‖g‖ | runs |", "|" + "---|" * 12]
     for (_variant, model), rs in _groups(runs, "variant", "model").items():
         r0 = rs[0]
         gmax = [(r["grad"]["trained"] or {}).get("train_grad_norm") for r in rs]
@@ -112,7 +113,7 @@ def _sigma_section(s: dict, fig_dir: Path) -> list[str]:
                      f"| {_diverged_at(rs)} | {_mean_std(_values(rs))} "
                      f"| {_fmt(_median([r['clipped_fraction'] for r in rs]), 2)} "
                      f"| {_fmt(_init(r0, 'decay_factor'))} | {_fmt(_horizon(r0))} "
-                     f"| {_fmt(_init(r0, 'end_ratio'))} | {_fmt(gmax)} |")
+                     f"| {_fmt(_init(r0, 'end_ratio'))} | {_fmt(gmax)} | {run_ids(rs)} |")
     lines.append("")
     # figure 1: the initial gradient curve per sigma (clipping does not change the init)
     curves = {}
@@ -170,7 +171,7 @@ def _outcome_table(s: dict, extra: tuple[str, Callable[[dict], str]]) -> list[st
     lines = [f"Metric: {_metric_head(s)}.", "",
              f"| variant | {head} | model | status | test metric | solved | steps to solve "
              "(median) | clipped fraction | decay/step (init) | horizon@1e-3 (init) "
-             "| decay/step (trained) |", "|" + "---|" * 11]
+             "| decay/step (trained) | runs |", "|" + "---|" * 12]
     for (variant, model), rs in _groups(s["runs"], "variant", "model").items():
         r0 = rs[0]
         trained = (r0["grad"]["trained"] or {}).get("decay_factor")
@@ -179,7 +180,7 @@ def _outcome_table(s: dict, extra: tuple[str, Callable[[dict], str]]) -> list[st
                      f"| {_fmt(_median([r['steps_to_solve'] for r in rs]))} "
                      f"| {_fmt(_median([r['clipped_fraction'] for r in rs]), 2)} "
                      f"| {_fmt(_init(r0, 'decay_factor'))} | {_fmt(_horizon(r0))} "
-                     f"| {_fmt(trained)} |")
+                     f"| {_fmt(trained)} | {run_ids(rs)} |")
     return [*lines, ""]
 
 
@@ -213,11 +214,12 @@ def _memory_section(s: dict, fig_dir: Path) -> list[str]:
                         label=f"{model} (mean ± std over seeds)")
         gap = f" (yet not solved at T = {', '.join(map(_fmt, gaps))})" if gaps else ""
         lines += [f"**{model}**: longest T solved **{_fmt(longest)}**{gap}", "",
-                  "| T | solved | success rate | test metric | baseline | diverged |",
-                  "|---|---|---|---|---|---|"]
+                  "| T | solved | success rate | test metric | baseline | diverged | runs |",
+                  "|---|---|---|---|---|---|---|"]
+        by_t = {x: g for (x,), g in _groups(rs, "x_value").items()}
         lines += [f"| {_fmt(r['x'])} | {r['solved']}/{r['n']} | {r['rate']:.0%} "
-                  f"| {_mean_std(r['values'])} | {_fmt(r['baseline'], 4)} | {r['diverged']} |"
-                  for r in rows]
+                  f"| {_mean_std(r['values'])} | {_fmt(r['baseline'], 4)} | {r['diverged']} "
+                  f"| {run_ids(by_t[r['x']])} |" for r in rows]
         lines.append("")
     base = sorted({(r["x_value"], r["baseline"]) for r in runs if r["baseline"] is not None})
     if base:

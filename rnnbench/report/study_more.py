@@ -15,6 +15,7 @@ from rnnbench.report.claims import Grouped  # noqa: E402
 from rnnbench.report.claims_more import _length_runs, length_table, more_claims  # noqa: E402
 from rnnbench.report.claims_studies import KINDS, _gap, _series, study_claims_more  # noqa: E402
 from rnnbench.report.compare import mean_text  # noqa: E402
+from rnnbench.report.summary import run_ids  # noqa: E402
 from rnnbench.report.verdict import Claim, render_claim  # noqa: E402
 
 TITLES = {"depth": "stacked layers at equal width and at equal parameter count",
@@ -91,41 +92,42 @@ def _tests(runs: list[dict]) -> str:
 
 
 def depth_body(s: dict) -> list[str]:
-    lines = ["| model | series | layers | width | parameters | test metric | solved | status |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | series | layers | width | parameters | test metric | solved | status "
+             "| runs |", "|---|---|---|---|---|---|---|---|---|"]
     for (model, _, series, layers), rs in sorted(_groups(
             s["runs"], lambda r: r["model"], lambda r: _series(r) != "equal width", _series,
             lambda r: r["model_config"]["num_layers"]).items()):
         c = rs[0]["model_config"]
         lines.append(f"| {model} | {series} | {layers} | {c['hidden_size']} "
                      f"| {rs[0]['n_params']:,} | {_tests(rs)} "
-                     f"| {sum(r['solved'] for r in rs)}/{len(rs)} | {_status(rs)} |")
+                     f"| {sum(r['solved'] for r in rs)}/{len(rs)} | {_status(rs)} "
+                     f"| {run_ids(rs)} |")
     return lines
 
 
 def overfit_body(s: dict) -> list[str]:
     lines = ["| model | cell | series | parameters | train metric | final validation | best "
-             "validation | test | gap (train − validation) |", "|" + "---|" * 9]
+             "validation | test | gap (train − validation) | runs |", "|" + "---|" * 10]
     for (model,), rs in _groups(s["runs"], lambda r: r["model"]).items():
         ok = [r for r in rs if r["status"] == "ok"]
         lines.append(f"| {model} | {rs[0]['facts']['cell']} | {_series(rs[0])} "
                      f"| {rs[0]['n_params']:,} | {mean_text(r['train_metric'] for r in ok)} "
                      f"| {mean_text(r['val_metric'] for r in ok)} "
                      f"| {mean_text(r['best_val_metric'] for r in ok)} | {_tests(rs)} "
-                     f"| {mean_text(_gap(r) for r in ok)} |")
+                     f"| {mean_text(_gap(r) for r in ok)} | {run_ids(rs)} |")
     return lines
 
 
 def activation_body(s: dict) -> list[str]:
-    lines = ["| σ | nonlinearity | status | diverged at step | decay/step (init) | test metric |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| σ | nonlinearity | status | diverged at step | decay/step (init) | test metric "
+             "| runs |", "|---|---|---|---|---|---|---|"]
     for (sigma, act), rs in sorted(_groups(
             s["runs"], lambda r: r["x_value"],
             lambda r: r["model_config"].get("nonlinearity")).items()):
         steps = ", ".join(str(r["diverged_at_step"]) for r in rs if r["status"] != "ok") or "—"
         growth = [(r["grad"]["init"] or {}).get("decay_factor") for r in rs if r.get("grad")]
         lines.append(f"| {sigma:g} | {act} | {_status(rs)} | {steps} "
-                     f"| {mean_text(growth)} | {_tests(rs)} |")
+                     f"| {mean_text(growth)} | {_tests(rs)} | {run_ids(rs)} |")
     return lines
 
 

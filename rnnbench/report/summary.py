@@ -61,6 +61,13 @@ def resolve(entry: Entry, found: list[tuple[str, str]]) -> str | None:
     return None
 
 
+def run_ids(runs: list[dict]) -> str:
+    """The MLflow run ids of `runs` (their first 8 characters: `rnnbench compare --run ID`
+    takes them), as a table cell."""
+    return " ".join(f"`{r['mlflow_run_id'][:8]}`" if r.get("mlflow_run_id") else "—"
+                    for r in runs)
+
+
 def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|") or "—"
 
