@@ -122,7 +122,7 @@ def test_run_study_writes_a_folder_per_run_and_a_summary_that_agrees(tmp_path):
         assert len(r["probes"][0]["gradients"]["final"]["curves"]["l0_fwd"]["ratio"]) == 8
     lines = study_section(summary, tmp_path / "figures")
     assert any(line.startswith("| norm | norm ≤ 1 | rnn | ok 2/2 |") for line in lines)
-    assert "**Verdict: not observed (no run without clipping to compare with)**" in lines
+    assert "**Verdict: not observed: no run without clipping to compare with**" in lines
 
 
 def test_a_failure_midway_leaves_the_previous_study_intact(tmp_path, monkeypatch):
