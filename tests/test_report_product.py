@@ -278,3 +278,32 @@ def test_study_and_probe_numbers_trace_to_their_runs(built):
              for p in (root / "train").glob("*/adding/seed0/result.json")}
     assert f"Probed runs (each model's lowest seed): adding: gru `{files['gru'][:8]}`, " \
            f"rnn `{files['rnn'][:8]}`." in text
+
+
+def test_a_model_has_one_colour_in_every_figure(tmp_path, monkeypatch):
+    import matplotlib.colors
+    from matplotlib.figure import Figure
+
+    from rnnbench.report.build import group, load_results, probes_by_task
+    from rnnbench.report.figures import PALETTE, assign_colors, learning_curves
+    from rnnbench.report.probes import decay_figure
+    from tests.report_fixture import write_fixture
+
+    train, _ = write_fixture(tmp_path)
+    grouped = group(load_results(train))
+    seen: list[dict[str, str]] = []
+
+    def record(fig, *args, **kwargs):  # each figure's line colours by model, as drawn
+        seen.append({line.get_label().split(" ")[0]: matplotlib.colors.to_hex(line.get_color())
+                     for ax in fig.axes for line in ax.get_lines()
+                     if not line.get_label().startswith(("_", "baseline", "solved"))})
+
+    monkeypatch.setattr(Figure, "savefig", record)
+    assign_colors(["rnn", "lstm", "gru"])
+    learning_curves(grouped, tmp_path)
+    decay_figure(probes_by_task(grouped)["adding"], tmp_path / "d.png", "t")
+    curves_adding, _sine, decay = seen
+    assert set(curves_adding) == {"lstm", "gru", "rnn"} and set(decay) == {"gru", "rnn"}
+    assert all(decay[m] == curves_adding[m] for m in decay)
+    assert curves_adding["gru"] == matplotlib.colors.to_hex(PALETTE[0])  # sorted: gru first
+    assert len(set(curves_adding.values())) == 3

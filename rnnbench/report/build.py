@@ -20,7 +20,7 @@ from rnnbench.io import (
     write_text_atomic,
 )
 from rnnbench.report.claims import training_claims
-from rnnbench.report.figures import learning_curves, use_fonts
+from rnnbench.report.figures import assign_colors, learning_curves, use_fonts
 from rnnbench.report.html import to_html
 from rnnbench.report.plots import write_plot_data
 from rnnbench.report.probes import RULE, decay_figure, probes_section, vanishing_verdict
@@ -232,6 +232,8 @@ def build_report(results_dir: Path, out_dir: Path, title: str = "rnnbench report
                "git": git_state(project_root()), **(context or {})}
     check_report_out(out_dir)
     use_fonts()
+    assign_colors([*(m for by in grouped.values() for m in by),
+                   *(r["model"] for s in summaries for r in s["runs"])])
     with atomic_dir(out_dir / "figures", kind="report-figures") as tmp:
         figures = {task: f"figures/{name}" for task, name in
                    learning_curves(grouped, tmp).items()}

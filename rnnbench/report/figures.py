@@ -19,6 +19,26 @@ CJK_FAMILIES = ("Noto Sans CJK KR", "Noto Sans CJK JP", "Noto Sans CJK SC", "Sou
                 "NanumGothic", "UnDotum", "Baekmuk Gulim")
 
 
+# One colour per model in every figure: tab10, then tab20's lighter tones.
+PALETTE = [*plt.get_cmap("tab10").colors, *plt.get_cmap("tab20").colors[1::2]]
+_COLORS: dict[str, tuple] = {}
+
+
+def assign_colors(models) -> None:
+    """Fix each model's colour for the figures of one report: in sorted name order, so two
+    reports of the same models agree."""
+    _COLORS.clear()
+    for i, model in enumerate(sorted(set(models))):
+        _COLORS[model] = PALETTE[i % len(PALETTE)]
+
+
+def model_color(model: str) -> tuple:
+    """The model's colour (one not assigned yet gets the next free one)."""
+    if model not in _COLORS:
+        _COLORS[model] = PALETTE[len(_COLORS) % len(PALETTE)]
+    return _COLORS[model]
+
+
 @cache
 def cjk_font() -> str | None:
     """The family name of a font with Korean glyphs, or None where none is installed: one that
@@ -56,14 +76,14 @@ def learning_curves(grouped: dict[str, dict[str, list[dict]]], folder: Path) -> 
         first = next(iter(runs_by_model.values()))[0]
         metric = first["metric"]
         fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-        for i, (model, runs) in enumerate(runs_by_model.items()):
+        for model, runs in runs_by_model.items():
             for j, r in enumerate(runs):
                 rows = [row for row in r["curves"] if row.get(f"val_{metric}") not in (None, "")]
                 if not rows:
                     continue
                 ax.plot([int(row["step"]) for row in rows],
                         [float(row[f"val_{metric}"]) for row in rows],
-                        color=f"C{i % 10}", alpha=0.9 if j == 0 else 0.5,
+                        color=model_color(model), alpha=0.9 if j == 0 else 0.5,
                         label=model if j == 0 else None)
         base = first["baseline"].get(metric)
         if base is not None:

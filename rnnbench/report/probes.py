@@ -14,6 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from rnnbench.report.figures import model_color  # noqa: E402
+
 HEADLINE = "l0_fwd"  # the first layer's forward direction: every input passes through it
 RULE = ("at each stage probed (initialisation, trained) the claim holds if every vanilla (Elman) "
         "model's gradient falls below 1e-3 of its lag-0 value within the sequence "
@@ -50,14 +52,14 @@ def decay_figure(probe_results_by_model: dict[str, list[dict]], path: Path, titl
     initialisation, dashed after training; dotted grey lines at the probe thresholds."""
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     thresholds: set[float] = set()
-    for i, (model, results) in enumerate(probe_results_by_model.items()):
+    for model, results in probe_results_by_model.items():
         for stage, r in _stages(results).items():
             ratio = r["gradients"][_loss(r, loss)]["curves"][curve]["ratio"]
             pts = [(lag, v) for lag, v in enumerate(ratio) if v is not None and v > 0]
             if not pts:
                 continue
             lags, vals = zip(*pts, strict=True)
-            ax.plot(lags, vals, color=f"C{i % 10}", ls="-" if stage == "init" else "--",
+            ax.plot(lags, vals, color=model_color(model), ls="-" if stage == "init" else "--",
                     label=f"{model} ({'init' if stage == 'init' else 'step ' + str(r['step'])})")
             thresholds.update(r.get("thresholds", []))
     for thr in sorted(thresholds):

@@ -17,6 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from rnnbench.report.figures import model_color  # noqa: E402
 from rnnbench.report.probes import decay_figure  # noqa: E402
 from rnnbench.report.study_more import KINDS as MORE_KINDS  # noqa: E402
 from rnnbench.report.study_more import TITLES as MORE_TITLES  # noqa: E402
@@ -201,7 +202,7 @@ def _memory_section(s: dict, fig_dir: Path) -> list[str]:
     lines = [f"Metric: {_metric_head(s)}; T is `{key}`. Rule: {SOLVED_RULE}.", "",
              *PUBLISHED, ""]
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    for i, ((model,), rs) in enumerate(_groups(runs, "model").items()):
+    for (model,), rs in _groups(runs, "model").items():
         rows, longest = memory_table(rs)
         gaps = [r["x"] for r in rows if longest is not None and r["x"] < longest
                 and 2 * r["solved"] < r["n"]]
@@ -210,7 +211,7 @@ def _memory_section(s: dict, fig_dir: Path) -> list[str]:
                for row in rows if row["values"]]
         if pts:
             xs, ms, sd = zip(*pts, strict=True)
-            ax.errorbar(xs, ms, yerr=sd, fmt="o-", color=f"C{i % 10}", capsize=3,
+            ax.errorbar(xs, ms, yerr=sd, fmt="o-", color=model_color(model), capsize=3,
                         label=f"{model} (mean ± std over seeds)")
         gap = f" (yet not solved at T = {', '.join(map(_fmt, gaps))})" if gaps else ""
         lines += [f"**{model}**: longest T solved **{_fmt(longest)}**{gap}", "",

@@ -15,6 +15,7 @@ from rnnbench.report.claims import Grouped  # noqa: E402
 from rnnbench.report.claims_more import _length_runs, length_table, more_claims  # noqa: E402
 from rnnbench.report.claims_studies import KINDS, _gap, _series, study_claims_more  # noqa: E402
 from rnnbench.report.compare import mean_text  # noqa: E402
+from rnnbench.report.figures import model_color  # noqa: E402
 from rnnbench.report.summary import run_ids  # noqa: E402
 from rnnbench.report.verdict import Claim, render_claim  # noqa: E402
 
@@ -36,10 +37,10 @@ def length_figure(grouped: Grouped, fig_dir: Path) -> list[str]:
         by_task.setdefault(task, []).append((model, runs))
     for task, models in by_task.items():
         fig, ax = plt.subplots(figsize=(6.5, 4), dpi=110)
-        for i, (model, runs) in enumerate(models):
+        for model, runs in models:
             rows = [(n, m) for _, n, m, _ in length_table(runs) if m is not None]
             if rows:
-                ax.plot(*zip(*rows, strict=True), "o-", color=f"C{i % 10}", label=model)
+                ax.plot(*zip(*rows, strict=True), "o-", color=model_color(model), label=model)
         base = [(n, b) for _, n, _, b in length_table(models[0][1])]
         ax.plot(*zip(*base, strict=True), "--", color="gray", lw=1, label="trivial baseline")
         r0 = models[0][1][0]
