@@ -5,7 +5,7 @@ BIN    := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export NUMBA_CACHE_DIR ?= $(abspath .numba_cache)
 
-.PHONY: setup fonts run test test-all lint ui clean
+.PHONY: setup fonts run test test-all test-browser lint ui clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -50,7 +50,10 @@ test: setup  ## the test suite (slow and GPU tests excluded)
 	pytest -q
 
 test-all: setup  ## every test, slow ones included (GPU tests skip where no GPU is present)
-	pytest -q -m "slow or not slow"
+	RNNBENCH_INSTALL_BROWSER=1 pytest -q -m "slow or not slow"
+
+test-browser: setup  ## the HTML report in headless chromium (installed as root if missing)
+	pytest -q -m browser
 
 lint: setup
 	ruff check .

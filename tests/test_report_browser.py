@@ -1,5 +1,7 @@
-"""The HTML report opened in a real browser: Debian's chromium, headless (installed here with
-apt-get when the tests run as root and it is missing; skipped, saying why, where it cannot be).
+"""The HTML report opened in a real browser: Debian's chromium, headless. Where it is missing,
+a run that asks for these tests (`pytest -m browser`, `make test-browser`, `make test-all`, or
+RNNBENCH_INSTALL_BROWSER=1) installs it with apt-get when running as root; otherwise they skip,
+saying why (the default run stays fast: no download).
 The page renders, every image loads (naturalWidth > 0), nothing is logged to the console and no
 error is raised; a screenshot is kept as the test's artifact (test-artifacts/, printed).
 Deselect with `-m 'not browser'`."""
@@ -40,10 +42,15 @@ addEventListener("load", () => document.body.setAttribute("data-check", JSON.str
 
 
 @pytest.fixture(scope="session")
-def chromium() -> str:
+def chromium(request) -> str:
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if found:
         return found
+    asked = "browser" in (request.config.getoption("markexpr") or "") or \
+        os.environ.get("RNNBENCH_INSTALL_BROWSER") == "1"
+    if not asked:
+        pytest.skip("chromium is not installed; `make test-browser` (pytest -m browser) "
+                    "installs Debian's chromium as root and runs these tests")
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         pytest.skip("chromium is not installed, and installing Debian's chromium needs root "
                     "and apt-get")
