@@ -167,7 +167,7 @@ def render(results: list[dict], title: str, missing: list[tuple], figures: dict[
         if task in figures:
             body += [f"![learning curves on {task}]({figures[task]})", ""]
         body.append(f"Data sha256 `{first['data_sha256'][:16]}…`.")
-        body += (task_extras or {}).get(task, [])
+        body += [*(task_extras or {}).get(task, []), ""]
     probes = probes_by_task(grouped)
     if probes:
         body += ["", *probes_section(probes, probe_figures),
