@@ -91,9 +91,15 @@ def project_root(start: Path | None = None) -> Path:
     return here
 
 
-def git_state(root: Path, status: bool = True) -> dict:
+# What a pipeline run itself writes: left out when telling whether the tree was clean.
+PIPELINE_OUTPUTS = ("dvc.lock", "data", "results", "reports", "mlflow.db", "mlruns",
+                    "test-artifacts")
+
+
+def git_state(root: Path, status: bool = True, outputs: tuple[str, ...] = PIPELINE_OUTPUTS
+              ) -> dict:
     """{"commit": HEAD or "unknown", "clean": whether `git status` lists nothing (tracked or
-    untracked), None when git cannot tell or status is False}."""
+    untracked) outside `outputs`, None when git cannot tell or status is False}."""
     def git(*args: str) -> str | None:
         try:
             return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
@@ -102,7 +108,8 @@ def git_state(root: Path, status: bool = True) -> dict:
             return None
 
     commit = git("rev-parse", "HEAD")
-    listed = git("status", "--porcelain") if status else None
+    listed = git("status", "--porcelain", "--", ".",
+                 *(f":(exclude){o}" for o in outputs)) if status else None
     return {"commit": commit.strip() if commit else "unknown",
             "clean": None if listed is None else not listed.strip()}
 

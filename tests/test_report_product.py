@@ -307,3 +307,25 @@ def test_a_model_has_one_colour_in_every_figure(tmp_path, monkeypatch):
     assert all(decay[m] == curves_adding[m] for m in decay)
     assert curves_adding["gru"] == matplotlib.colors.to_hex(PALETTE[0])  # sorted: gru first
     assert len(set(curves_adding.values())) == 3
+
+
+def test_a_tree_is_clean_when_only_the_pipelines_outputs_changed(tmp_path):
+    import subprocess
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@e", *args],
+                       cwd=tmp_path, check=True, capture_output=True)
+
+    git("init", "-q")
+    (tmp_path / "dvc.lock").write_text("a\n")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    git("add", "-A")
+    git("commit", "-qm", "c")
+    (tmp_path / "dvc.lock").write_text("b\n")  # written by dvc repro
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "metrics.json").write_text("{}")
+    state = git_state(tmp_path)
+    assert state["clean"] is True and len(state["commit"]) == 40
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_state(tmp_path)["clean"] is False
+    assert git_state(tmp_path / "nowhere")["commit"] == "unknown"

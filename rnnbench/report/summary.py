@@ -141,7 +141,8 @@ def environment_section(results: list[dict], speed: dict | None, context: dict) 
     """context: profile, seeds, data_seed, date (ISO, UTC), git {"commit", "clean"}."""
     env = (speed or {}).get("environment") or {}
     git = context.get("git") or {}
-    clean = {True: "clean", False: "**modified** (uncommitted changes)",
+    clean = {True: "clean (the pipeline's own outputs aside)",
+             False: "**modified** (uncommitted changes beyond the pipeline's outputs)",
              None: "unknown"}[git.get("clean")]
     devices = sorted({str(r.get("device", "?")) for r in results})
     dtypes = sorted({str(r.get("dtype", "?")) for r in results})
