@@ -97,7 +97,7 @@ class Tracker:
         self.client = MlflowClient(tracking_uri=self.uri)
         self._mlflow_entities = mlflow.entities
         exp_id = ensure_experiment(experiment, self.uri)
-        commit = git_commit(self.root)
+        self.commit = commit = git_commit(self.root)
         all_tags = {"run_group": run_group(tags, source, commit), **tags, "git_commit": commit,
                     "mlflow.source.git.commit": commit,
                     **({"mlflow.source.name": source, "mlflow.source.type": "JOB"}

@@ -36,6 +36,7 @@ def training_runs() -> list[dict]:
             result("rnn", "rnn", "sine", 0.5, status="diverged")]
     for r in runs:
         r["mlflow_run_id"] = run_id(r["model"], r["task"], r["seed"])
+        r["git_commit"] = "0123456789abcdef" if r["task"] == "adding" else "fedcba9876543210"
     return runs
 
 

@@ -151,8 +151,13 @@ def environment_section(results: list[dict], speed: dict | None, context: dict) 
         env.get("cpu_model"), env.get("cpu_count") and f"{env['cpu_count']} CPUs",
         env.get("cpu_affinity") and f"{env['cpu_affinity']} usable",
         env.get("gpu_name"), env.get("platform")) if x) or "not recorded (no speed run)"
+    made = {}
+    for r in results:
+        made[r.get("git_commit", "unknown")] = made.get(r.get("git_commit", "unknown"), 0) + 1
     rows = [("date (UTC)", context.get("date", "?")),
             ("git commit", f"`{git.get('commit', 'unknown')}`, working tree {clean}"),
+            ("commits the runs were trained at", ", ".join(
+                f"`{c[:12]}` ({n} runs)" for c, n in sorted(made.items())) or "—"),
             ("profile (MLflow experiment)", f"`{context.get('profile', '?')}`"),
             ("seeds", f"training {', '.join(map(str, context.get('seeds', []))) or '?'}; "
                       f"data {context.get('data_seed', '?')}"),
