@@ -64,7 +64,8 @@ def test_the_summary_comes_first_then_environment_then_every_section(built):
            "not measured in this profile: 5" in summary
     assert "`adding`: best test mse **0.003** (lstm; trivial baseline 0.1667, lower is " \
            "better); solved 2/4 runs" in summary
-    assert "`sine`: every run diverged" in summary and "**1 run(s) of the grid" in summary
+    assert "`sine`: every run diverged (1 run)" in summary
+    assert "**1 run of the grid without a result file**" in summary
     # a rule is stated once per section, not once per task
     assert text.count("Steps and time to solve") == 1
     assert text.count("*Claim:* gradients vanish in a vanilla RNN") == 1
@@ -121,7 +122,7 @@ def test_the_environment_states_the_commit_and_whether_the_tree_was_clean(built)
            f"{'clean' if git['clean'] else '**modified**'}" in env
     assert "| profile (MLflow experiment) | `fixture` |" in env
     assert "| commits the runs were trained at | `0123456789ab` (4 runs), `fedcba987654` " \
-           "(1 runs) |" in env
+           "(1 run) |" in env
     assert "| seeds | training 0, 1; data 0 |" in env
     assert "| devices of the runs | cpu; dtype float32; torch threads 1 |" in env
 

@@ -68,6 +68,10 @@ def run_ids(runs: list[dict]) -> str:
                     for r in runs)
 
 
+def runs_text(n: int) -> str:
+    return f"{n} run" + ("" if n == 1 else "s")
+
+
 def _cell(text: str) -> str:
     return " ".join(str(text).split()).replace("|", "\\|") or "—"
 
@@ -102,7 +106,7 @@ def task_headlines(grouped: dict[str, dict[str, list[dict]]]) -> list[str]:
         base = first["baseline"].get(metric)
         base_text = f"trivial baseline {base:.4g}" if base is not None else "no baseline"
         if not means:
-            lines.append(f"`{task}`: every run diverged ({len(runs)} runs)")
+            lines.append(f"`{task}`: every run diverged ({runs_text(len(runs))})")
             continue
         best = (max if higher else min)(means, key=means.get)
         lines.append(f"`{task}`: best test {metric} **{means[best]:.4g}** ({best}; "
@@ -116,7 +120,8 @@ def summary_section(grouped: dict, entries: list[Entry], found: list[tuple[str, 
     lines = ["## Summary", "", f"- {tally_line([e.claim for e in entries])}",
              *(f"- {h}" for h in task_headlines(grouped))]
     if missing:
-        lines.append(f"- **{missing} run(s) of the grid have no result file** (listed below)")
+        lines.append(f"- **{runs_text(missing)} of the grid without a result file** (listed "
+                     "above)")
     return [*lines, "", *claims_table(entries, found), ""]
 
 
@@ -157,7 +162,7 @@ def environment_section(results: list[dict], speed: dict | None, context: dict) 
     rows = [("date (UTC)", context.get("date", "?")),
             ("git commit", f"`{git.get('commit', 'unknown')}`, working tree {clean}"),
             ("commits the runs were trained at", ", ".join(
-                f"`{c[:12]}` ({n} runs)" for c, n in sorted(made.items())) or "—"),
+                f"`{c[:12]}` ({runs_text(n)})" for c, n in sorted(made.items())) or "—"),
             ("profile (MLflow experiment)", f"`{context.get('profile', '?')}`"),
             ("seeds", f"training {', '.join(map(str, context.get('seeds', []))) or '?'}; "
                       f"data {context.get('data_seed', '?')}"),
