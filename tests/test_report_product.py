@@ -1,8 +1,8 @@
 """The report as a reader gets it (its plot data for DVC: test_report_plots.py), built from a
-small fixture of result files (tests/report_fixture.py): the Summary first, then the Environment and every section; the
-claims table agrees with each claim's section and links to it; every number of a task table is
-traced, through its run ids, to the result files; the HTML page holds the same content with
-every figure embedded; figures render every glyph they show."""
+small fixture of result files (tests/report_fixture.py): the Summary first, then the
+Environment and every section; the claims table agrees with each claim's section and links to
+it; every number of a task table is traced, through its run ids, to the result files; the HTML
+page holds the same content with every figure embedded; figures render every glyph they show."""
 
 from __future__ import annotations
 
