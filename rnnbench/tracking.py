@@ -157,7 +157,11 @@ class Tracker:
 
 
 def run_ui(port: int = 5000) -> int:
-    """Serve the MLflow UI for this project's store on 127.0.0.1."""
+    """Serve the MLflow UI for this project's store on 127.0.0.1; experiments made before
+    they had a kind get theirs first, so each opens on its runs table."""
+    for exp in client().search_experiments():
+        if exp.name != "Default":
+            ensure_experiment(exp.name)
     cmd = ["mlflow", "ui", "--backend-store-uri", tracking_uri(), "--host", "127.0.0.1",
            "--port", str(port)]
     return subprocess.call(cmd)

@@ -124,3 +124,17 @@ def test_compare_prints_the_selected_runs_as_a_table(capsys):
     assert "rnn/adding" in shown and "gru/adding" in shown and "lstm/adding" not in shown
     assert main(["compare", "--experiment", "cmp", "--filter", "tags.model ~ 'x'"]) == 2
     assert capsys.readouterr().err.startswith("rnnbench: error: compare: filter ")
+
+
+def test_the_ui_gives_older_experiments_their_kind_before_it_starts(monkeypatch):
+    from mlflow.tracking import MlflowClient
+
+    from rnnbench import tracking
+
+    c = MlflowClient()
+    old = c.create_experiment("made-before-kinds")
+    started = []
+    monkeypatch.setattr(tracking.subprocess, "call", lambda cmd: started.append(cmd) or 0)
+    assert tracking.run_ui(5999) == 0
+    assert c.get_experiment(old).tags["mlflow.experimentKind"] == "custom_model_development"
+    assert started and started[0][:2] == ["mlflow", "ui"] and "5999" in started[0]
