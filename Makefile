@@ -62,4 +62,4 @@ ui: setup  ## the MLflow UI for this project's store, bound to 127.0.0.1
 	rnnbench ui
 
 clean:  ## remove generated results (keeps .venv and the MLflow store)
-	rm -rf data results reports/figures reports/benchmark.md reports/benchmark.html dvc.lock
+	rm -rf data results reports/figures reports/plots reports/benchmark.md reports/benchmark.html dvc.lock
