@@ -21,6 +21,9 @@ METRIC_BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch call
 # MLflow 3's UI opens an experiment by its kind (the experiment tag mlflow.experimentKind): with
 # none set it guesses GenAI and shows traces; this one is model training.
 EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+# MLflow 3.17's UI takes the kind from its GenAI / Model training switch when it shows one (the
+# default: GenAI, remembered per browser); this query opens an experiment in model training.
+UI_WORKFLOW = "workflowType=machine_learning"
 DIGEST_CHARS = 36  # the longest dataset digest MLflow stores: a prefix of the data's sha256
 
 
@@ -156,12 +159,18 @@ class Tracker:
             self.end()
 
 
+def ui_url(port: int, experiment_id: str) -> str:
+    """The UI's page of an experiment, opened on its runs table (UI_WORKFLOW)."""
+    return f"http://127.0.0.1:{port}/#/experiments/{experiment_id}?{UI_WORKFLOW}"
+
+
 def run_ui(port: int = 5000) -> int:
-    """Serve the MLflow UI for this project's store on 127.0.0.1; experiments made before
-    they had a kind get theirs first, so each opens on its runs table."""
+    """Serve the MLflow UI for this project's store on 127.0.0.1, after printing each
+    experiment's link (ui_url); experiments made before they had a kind get theirs first."""
     for exp in client().search_experiments():
         if exp.name != "Default":
             ensure_experiment(exp.name)
+            print(f"{exp.name}: {ui_url(port, exp.experiment_id)}", flush=True)
     cmd = ["mlflow", "ui", "--backend-store-uri", tracking_uri(), "--host", "127.0.0.1",
            "--port", str(port)]
     return subprocess.call(cmd)

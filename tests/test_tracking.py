@@ -126,7 +126,7 @@ def test_compare_prints_the_selected_runs_as_a_table(capsys):
     assert capsys.readouterr().err.startswith("rnnbench: error: compare: filter ")
 
 
-def test_the_ui_gives_older_experiments_their_kind_before_it_starts(monkeypatch):
+def test_the_ui_gives_older_experiments_their_kind_before_it_starts(monkeypatch, capsys):
     from mlflow.tracking import MlflowClient
 
     from rnnbench import tracking
@@ -138,3 +138,5 @@ def test_the_ui_gives_older_experiments_their_kind_before_it_starts(monkeypatch)
     assert tracking.run_ui(5999) == 0
     assert c.get_experiment(old).tags["mlflow.experimentKind"] == "custom_model_development"
     assert started and started[0][:2] == ["mlflow", "ui"] and "5999" in started[0]
+    assert f"made-before-kinds: http://127.0.0.1:5999/#/experiments/{old}?workflowType=" \
+           "machine_learning" in capsys.readouterr().out
