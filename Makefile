@@ -5,7 +5,7 @@ BIN    := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export NUMBA_CACHE_DIR ?= $(abspath .numba_cache)
 
-.PHONY: setup run test test-all lint ui clean
+.PHONY: setup fonts run test test-all test-browser lint ui clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,7 +18,17 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	  -x '/tests/|torch/testing/_internal/py312_intrinsics\.py' $(VENV)/lib
 	touch $@
 
-setup: $(VENV)/.installed  ## create .venv with the exact versions in constraints.txt
+setup: $(VENV)/.installed fonts  ## create .venv with the exact versions in constraints.txt
+
+# A font with Korean glyphs for the report's figures (the dates task shows Korean dates): Debian's
+# fonts-noto-cjk, installed when running as root with apt-get and no such font is present;
+# elsewhere it says so and the figures lack those glyphs (install any CJK font yourself).
+fonts:
+	@if fc-list :lang=ko 2>/dev/null | grep -q .; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  (apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+	    --no-install-recommends fonts-noto-cjk) >/dev/null || echo "fonts-noto-cjk not installed"; \
+	else echo "no font with Korean glyphs: the dates figure will lack them (fonts-noto-cjk)"; fi
 
 # Stages start in a process forked from one that has imported torch and MLflow already
 # (rnnbench/warm.py); without it, every stage would spend ~7 s importing them. Meanwhile it has
@@ -32,7 +42,7 @@ run: setup  ## dvc repro on the quick profile (params.yaml), then say where the 
 	for i in $$(seq 300); do [ -S $(WARM) ] && break; sleep 0.2; done; \
 	RNNBENCH_WARM=$(WARM) dvc repro $(REPRO_FLAGS); rc=$$?; kill $$pid; wait $$pid 2>/dev/null; exit $$rc
 	@echo ""
-	@echo "Report:  $(abspath reports/benchmark.md)"
+	@echo "Report:  $(abspath reports/benchmark.md)  (one page: $(abspath reports/benchmark.html))"
 	@echo "Runs:    make ui   (MLflow UI on http://127.0.0.1:5000)"
 	@echo "Metrics: dvc metrics show    Plots: dvc plots show"
 
@@ -40,7 +50,10 @@ test: setup  ## the test suite (slow and GPU tests excluded)
 	pytest -q
 
 test-all: setup  ## every test, slow ones included (GPU tests skip where no GPU is present)
-	pytest -q -m "slow or not slow"
+	RNNBENCH_INSTALL_BROWSER=1 pytest -q -m "slow or not slow"
+
+test-browser: setup  ## the HTML report in headless chromium (installed as root if missing)
+	pytest -q -m browser
 
 lint: setup
 	ruff check .
@@ -49,4 +62,4 @@ ui: setup  ## the MLflow UI for this project's store, bound to 127.0.0.1
 	rnnbench ui
 
 clean:  ## remove generated results (keeps .venv and the MLflow store)
-	rm -rf data results reports/figures reports/benchmark.md dvc.lock
+	rm -rf data results reports/figures reports/plots reports/benchmark.md reports/benchmark.html dvc.lock

@@ -1,5 +1,5 @@
 """The `rnnbench` command: the stages' commands (data, train, speed, study, report) and list,
-compile, ui, warm."""
+compile, ui, compare, sweep, server, warm."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import sys
 from pathlib import Path
 
+from rnnbench import compare_runs as compare_cmd
 from rnnbench.commands import Parser, add_params, guarded
 from rnnbench.report import command as report_cmd
 from rnnbench.speed import command as speed_cmd
@@ -105,6 +106,9 @@ def parser() -> Parser:
     sp = sub.add_parser("ui", help="serve the MLflow UI for this project on 127.0.0.1")
     sp.add_argument("--port", type=int, default=5000)
     sp.set_defaults(fn=cmd_ui)
+    sp = sub.add_parser(compare_cmd.NAME, help=compare_cmd.HELP, description=compare_cmd.__doc__)
+    compare_cmd.arguments(sp)
+    sp.set_defaults(fn=compare_cmd.run)
     sp = sub.add_parser(sweep_cmd.NAME, help=sweep_cmd.HELP, description=sweep_cmd.HELP)
     sweep_cmd.arguments(sp)
     sp.set_defaults(fn=sweep_cmd.run)

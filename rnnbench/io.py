@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -104,6 +105,29 @@ def project_root(start: Path | None = None) -> Path:
         if (p / "dvc.yaml").exists() or (p / "pyproject.toml").exists():
             return p
     return here
+
+
+# What a pipeline run itself writes: left out when telling whether the tree was clean.
+PIPELINE_OUTPUTS = ("dvc.lock", "data", "results", "reports", "mlflow.db", "mlruns",
+                    "test-artifacts")
+
+
+def git_state(root: Path, status: bool = True, outputs: tuple[str, ...] = PIPELINE_OUTPUTS
+              ) -> dict:
+    """{"commit": HEAD or "unknown", "clean": whether `git status` lists nothing (tracked or
+    untracked) outside `outputs`, None when git cannot tell or status is False}."""
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True,
+                                  check=True, timeout=10).stdout
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    commit = git("rev-parse", "HEAD")
+    listed = git("status", "--porcelain", "--", ".",
+                 *(f":(exclude){o}" for o in outputs)) if status else None
+    return {"commit": commit.strip() if commit else "unknown",
+            "clean": None if listed is None else not listed.strip()}
 
 
 def check_inside(path: Path, root: Path) -> None:

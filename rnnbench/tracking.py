@@ -20,9 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from rnnbench.config import UserError
-from rnnbench.io import project_root
+from rnnbench.io import git_state, project_root
 
 METRIC_BATCH = 1000  # MLflow accepts at most 1000 metrics per log_batch call
+# MLflow 3's UI opens an experiment by its kind (the experiment tag mlflow.experimentKind): with
+# none set it guesses GenAI and shows traces; this one is model training.
+EXPERIMENT_KIND = ("mlflow.experimentKind", "custom_model_development")
+# MLflow 3.17's UI takes the kind from its GenAI / Model training switch when it shows one (the
+# default: GenAI, remembered per browser); this query opens an experiment in model training.
+UI_WORKFLOW = "workflowType=machine_learning"
+DIGEST_CHARS = 36  # the longest dataset digest MLflow stores: a prefix of the data's sha256
 
 
 def tracking_uri(root: Path | None = None) -> str:
@@ -80,11 +87,7 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def git_commit(root: Path) -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
-                              text=True, check=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
+    return git_state(root, status=False)["commit"]
 
 
 def library_versions() -> dict[str, str]:
@@ -162,18 +165,21 @@ def store_lock(uri: str) -> Iterator[None]:
 def ensure_experiment(experiment: str, uri: str | None = None) -> str:
     """The experiment's id, creating the store (migrated) and the experiment under store_lock
     when either is missing: the first of several concurrent processes creates them, the others
-    wait and find them."""
+    wait and find them. Its kind (EXPERIMENT_KIND) is set."""
     uri = uri or tracking_uri()
     c = client(uri)
     with store_lock(uri):
         exp = c.get_experiment_by_name(experiment)
         if exp is not None:
+            if exp.tags.get(EXPERIMENT_KIND[0]) != EXPERIMENT_KIND[1]:  # made before kinds
+                c.set_experiment_tag(exp.experiment_id, *EXPERIMENT_KIND)
             return exp.experiment_id
         # A SQLite store keeps its artifacts beside it, by absolute path (a server decides for
         # itself); MLflow's default would be ./mlruns of whatever folder runs the stage.
         path = sqlite_path(uri)
         location = (path.parent / "mlruns").as_uri() if path else None
-        return c.create_experiment(experiment, artifact_location=location)
+        return c.create_experiment(experiment, artifact_location=location,
+                                   tags=dict([EXPERIMENT_KIND]))
 
 
 def pid_alive(pid: int) -> bool:
@@ -204,6 +210,28 @@ def mark_stale_runs(c, exp_id: str, tags: dict[str, str]) -> list[str]:
             c.set_terminated(r.info.run_id, status="KILLED")
             stale.append(r.info.run_id)
     return stale
+def run_group(tags: dict[str, str], source: str | None, commit: str) -> str:
+    """What a run belongs to, for the UI's "group by" (tag run_group): its study, its sweep,
+    or the pipeline execution that ran it (the commit, and the DVC experiment when there is
+    one); a one-off run is `cli`."""
+    if tags.get("study"):
+        return f"study {tags['study']}"
+    if tags.get("sweep"):
+        return f"sweep {tags['sweep']}"
+    if source in (None, "cli"):
+        return "cli"
+    exp = os.environ.get("DVC_EXP_NAME")
+    return f"pipeline {commit[:8]}" + (f" exp {exp}" if exp else "")
+
+
+def run_name(model: str, task: str, seed: int, tags: dict[str, str]) -> str:
+    """A run's name that says what the row is: model/task/seed, after its study or sweep and
+    variant where it has them (`sigma: σ=0.5, no clipping · rnn/adding/seed0`)."""
+    base = f"{model}/{task}/seed{seed}"
+    group = tags.get("study") or tags.get("sweep")
+    if not group:
+        return base
+    return f"{group}: {tags['variant']} · {base}" if tags.get("variant") else f"{group} · {base}"
 
 
 class Tracker:
@@ -211,7 +239,10 @@ class Tracker:
     KILLED when SIGINT or SIGTERM stopped it (commands.guarded raises KeyboardInterrupt)."""
 
     def __init__(self, experiment: str, run_name: str, tags: dict[str, str],
-                 params: dict[str, Any], root: Path | None = None):
+                 params: dict[str, Any], root: Path | None = None, source: str | None = None):
+        """source: what made the run (its DVC stage, or `cli`), shown as the UI's Source; the
+        run is grouped (tag run_group, see run_group) with the others of its study, sweep or
+        pipeline execution."""
         import mlflow
 
         self.root = root or project_root()
@@ -220,8 +251,12 @@ class Tracker:
         self._mlflow_entities = mlflow.entities
         exp_id = ensure_experiment(experiment, self.uri)
         mark_stale_runs(self.client, exp_id, tags)
-        all_tags = {**tags, "host": socket.gethostname(), "pid": str(os.getpid()),
-                    "git_commit": git_commit(self.root),
+        self.commit = commit = git_commit(self.root)
+        all_tags = {"run_group": run_group(tags, source, commit), **tags,
+                    "host": socket.gethostname(), "pid": str(os.getpid()), "git_commit": commit,
+                    "mlflow.source.git.commit": commit,
+                    **({"mlflow.source.name": source, "mlflow.source.type": "JOB"}
+                       if source else {}),
                     **{f"version.{k}": v for k, v in library_versions().items()}}
         self.run = self.client.create_run(exp_id, run_name=run_name, tags=all_tags)
         self.run_id = self.run.info.run_id
@@ -240,6 +275,19 @@ class Tracker:
                    for k, vals in series.items() for i, v in enumerate(vals)]
         for i in range(0, len(metrics), METRIC_BATCH):
             self.client.log_batch(self.run_id, metrics=metrics[i:i + METRIC_BATCH])
+
+    def log_dataset(self, name: str, sha256: str, source: dict, profile: dict,
+                    context: str = "train") -> None:
+        """The run's data as an MLflow dataset input (the UI's Dataset column): its digest the
+        first DIGEST_CHARS of the data's sha256, the whole hash in its source."""
+        import json
+
+        e = self._mlflow_entities
+        dataset = e.Dataset(name=name, digest=sha256[:DIGEST_CHARS], source_type="local",
+                            source=json.dumps({**source, "sha256": sha256}, sort_keys=True),
+                            profile=json.dumps(profile, sort_keys=True))
+        self.client.log_inputs(self.run_id, datasets=[
+            e.DatasetInput(dataset, [e.InputTag("mlflow.data.context", context)])])
 
     def set_tags(self, tags: dict[str, str]) -> None:
         for k, v in tags.items():
@@ -267,8 +315,18 @@ class Tracker:
             self.end()
 
 
+def ui_url(port: int, experiment_id: str) -> str:
+    """The UI's page of an experiment, opened on its runs table (UI_WORKFLOW)."""
+    return f"http://127.0.0.1:{port}/#/experiments/{experiment_id}?{UI_WORKFLOW}"
+
+
 def run_ui(port: int = 5000) -> int:
-    """Serve the MLflow UI for this project's store on 127.0.0.1."""
+    """Serve the MLflow UI for this project's store on 127.0.0.1, after printing each
+    experiment's link (ui_url); experiments made before they had a kind get theirs first."""
+    for exp in client().search_experiments():
+        if exp.name != "Default":
+            ensure_experiment(exp.name)
+            print(f"{exp.name}: {ui_url(port, exp.experiment_id)}", flush=True)
     cmd = ["mlflow", "ui", "--backend-store-uri", tracking_uri(), "--host", "127.0.0.1",
            "--port", str(port)]
     return subprocess.call(cmd)
@@ -288,6 +346,22 @@ def _runs(experiment: str, filter_string: str = "") -> list:
         token = page.token
         if not token:
             return out
+
+
+def search_runs(experiment: str, filter_string: str = ""):
+    """mlflow.search_runs over one experiment, as a pandas DataFrame (every page); None when
+    the experiment does not exist. A filter MLflow cannot parse is a UserError."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    if client().get_experiment_by_name(experiment) is None:
+        return None
+    mlflow.set_tracking_uri(tracking_uri())
+    try:
+        return mlflow.search_runs(experiment_names=[experiment], filter_string=filter_string,
+                                  max_results=100_000, order_by=["attributes.start_time ASC"])
+    except MlflowException as e:
+        raise UserError(f"compare: filter {filter_string!r}: {e.message}") from None
 
 
 def final_runs(experiment: str) -> dict[str, str]:
@@ -312,7 +386,7 @@ def record_failure(experiment: str, run_name: str, tags: dict[str, str], reason:
     return run.info.run_id
 
 
-RESULT_FILES = ("metrics.json", "curves.csv", "probes.json", "showcase.json")
+RESULT_FILES = ("result.json", "metrics.json", "curves.csv", "probes.json", "showcase.json")
 
 
 def download_results(experiment: str, sweep: str, dest: Path) -> int:
@@ -333,10 +407,10 @@ def download_results(experiment: str, sweep: str, dest: Path) -> int:
         for name in RESULT_FILES:
             if name in have:
                 c.download_artifacts(r.info.run_id, name, str(folder))
-        metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+        metrics = json.loads((folder / "result.json").read_text(encoding="utf-8"))
         if tags.get("variant"):
             metrics["model"] = f"{tags['model']} [{tags['variant']}]"
-        (folder / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+        (folder / "result.json").write_text(json.dumps(metrics), encoding="utf-8")
         n += 1
     return n
 

@@ -85,7 +85,8 @@ def warm_server(sock: Path) -> Iterator[subprocess.Popen]:
 
 
 RUN_DEFAULTS = {
-    "schema_version": 1, "stage": "test", "mlflow_run_id": "0" * 32, "reason": None,
+    "schema_version": 1, "stage": "test", "mlflow_run_id": "0" * 32, "git_commit": "0" * 40,
+    "reason": None,
     "diverged_at_step": None, "epochs": 1.0, "wall_time_s": 1.0, "steps_to_solve": None,
     "time_to_solve_s": None, "clipped_fraction": 0.0, "threads": {}, "compile_s": 0.0,
     "val": {}, "definition": "test fixture", "solved_threshold": None, "breakdowns": {},
@@ -98,5 +99,5 @@ RUN_DEFAULTS = {
 
 def complete_metrics(partial: dict) -> dict:
     """A hand-made metrics.json with the fields a test leaves out filled in, so that it matches
-    the schema (rnnbench.training.schema.RunMetrics) the report reads it through."""
+    the schema (rnnbench.training.schema.RunResult) the report reads it through."""
     return {**RUN_DEFAULTS, **partial}

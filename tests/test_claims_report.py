@@ -46,12 +46,12 @@ def built(tmp_path_factory):
 
 def test_runs_record_what_the_new_rules_read(built):
     tmp, summaries, _ = built
-    m = json.loads((tmp / "train" / "lstm" / "adding" / "seed0" / "metrics.json").read_text())
+    m = json.loads((tmp / "train" / "lstm" / "adding" / "seed0" / "result.json").read_text())
     assert m["train_eval"]["rows"] == 64 and m["definition"].startswith("Arjovsky")
     assert m["lengths"]["same_parameters"] and m["lengths"]["trained"] == 10
     assert [p["length"] for p in m["lengths"]["points"]] == [20, 40]
     assert m["gates"]["cell"] == "lstm" and "l0_fwd" in m["gates"]["layers"]
-    d = json.loads((tmp / "train" / "gru" / "draw_digits" / "seed0" / "metrics.json")
+    d = json.loads((tmp / "train" / "gru" / "draw_digits" / "seed0" / "result.json")
                    .read_text())
     assert d["lengths"] is None and d["gates"] is None and d["steps"] == 10
     runs = summaries["depth"]["runs"]

@@ -18,21 +18,38 @@ def test_run_writes_outputs_that_agree_with_mlflow(tmp_path, tiny_params):
                      data_dir=tmp_path / "data", stage="train@gru-adding-0")
     files = sorted(p.name for p in (tmp_path / "out").iterdir())
     assert files == [".rnnbench-output", "curves.csv", "metrics.json", "model.pt", "probes.json",
-                     "showcase.json"]
-    on_disk = json.loads((tmp_path / "out" / "metrics.json").read_text())
+                     "result.json", "showcase.json"]
+    on_disk = json.loads((tmp_path / "out" / "result.json").read_text())
     assert on_disk == json.loads(json.dumps(m))
+    # DVC's metrics file: only the scalars compared across runs, as the record has them
+    scalars = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert set(scalars) <= {"test", "solved", "steps", "solve_at", "train_s", "solve_s",
+                            "params"}
+    assert scalars["test"] == pytest.approx(m["test"]["mse"], rel=1e-5)
+    assert scalars["steps"] == 30 and scalars["params"] == m["n_params"]
+    assert all(isinstance(v, int | float) for v in scalars.values())
     assert m["status"] == "ok" and m["steps"] == 30 and m["baseline"]["mse"] == pytest.approx(1 / 6)
     client, runs = mlflow_runs()
     (run,) = runs
     assert run.info.run_id == m["mlflow_run_id"] and run.info.status == "FINISHED"
     assert run.data.tags["dvc_stage"] == "train@gru-adding-0"
+    # as the MLflow UI shows it: a model-training experiment, a name, a source, a group, a dataset
+    exp = client.get_experiment(run.info.experiment_id)
+    assert exp.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert run.info.run_name == "gru/adding/seed0"
+    assert run.data.tags["mlflow.source.name"] == "train@gru-adding-0"
+    assert run.data.tags["run_group"].startswith("pipeline ")
+    (inp,) = run.inputs.dataset_inputs
+    assert inp.dataset.name == "adding" and inp.dataset.digest == m["data_sha256"][:36]
+    assert json.loads(inp.dataset.source)["sha256"] == m["data_sha256"]
+    assert {t.key: t.value for t in inp.tags} == {"mlflow.data.context": "train"}
     assert run.data.tags["model"] == "gru" and run.data.tags["seed"] == "0"
     assert run.data.metrics["test_mse"] == pytest.approx(m["test"]["mse"])
     assert run.data.params["model.hidden_size"] == "8"
     assert len(client.get_metric_history(run.info.run_id, "train_loss")) == 30
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert artifacts == {"curves.csv", "metrics.json", "model.pt", "probes.json",
-                         "showcase.json"}
+                         "result.json", "showcase.json"}
     lines = (tmp_path / "out" / "curves.csv").read_text().splitlines()
     assert lines[0].startswith("epoch,step,train_time_s,train_loss,val_loss,val_mse")
     assert len(lines) == 1 + 1  # eval_every 50 > 30 steps: one validation, at the end
@@ -45,6 +62,8 @@ def test_a_diverged_run_is_recorded_and_does_not_raise(tmp_path, tiny_params):
                                          "train.optimizer=sgd", "tasks.sine.train.lr=1e6"])
     m = run_training(params, "sine", "rnn", 0, tmp_path / "out")
     assert m["status"] == "diverged" and m["solved"] is False
+    scalars = json.loads((tmp_path / "out" / "metrics.json").read_text())  # strict JSON: no NaN
+    assert "test" not in scalars and scalars["solved"] is False
     assert m["reason"].startswith("non-finite")
     _, runs = mlflow_runs()
     assert runs[0].info.status == "FAILED"
@@ -65,7 +84,7 @@ def test_data_generated_with_other_params_is_refused(tmp_path, tiny_params):
 def test_a_failed_run_leaves_previous_results_intact(tmp_path, tiny_params, monkeypatch):
     out = tmp_path / "out"
     run_training(tiny_params, "sine", "rnn", 0, out)
-    before = (out / "metrics.json").read_text()
+    before = (out / "result.json").read_text()
 
     def boom(*a, **k):
         raise RuntimeError("disk full")
@@ -73,7 +92,7 @@ def test_a_failed_run_leaves_previous_results_intact(tmp_path, tiny_params, monk
     monkeypatch.setattr("rnnbench.training.run.write_json_atomic", boom)
     with pytest.raises(RuntimeError, match="disk full"):
         run_training(tiny_params, "sine", "rnn", 1, out)
-    assert (out / "metrics.json").read_text() == before
+    assert (out / "result.json").read_text() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]  # no temporary left behind
 
 

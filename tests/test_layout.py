@@ -42,7 +42,7 @@ LAYERS = [
     ["rnnbench.study.*"],
     ["rnnbench.report.*"],
     ["rnnbench.sweep.*"],
-    ["rnnbench.*.command", "rnnbench.cli", "rnnbench.warm.server"],
+    ["rnnbench.*.command", "rnnbench.compare_runs", "rnnbench.cli", "rnnbench.warm.server"],
 ]
 
 

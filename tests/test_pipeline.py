@@ -81,7 +81,7 @@ def test_outputs_mlflow_and_report_agree(repo):
     for model, task in expected:
         out = dest / "results" / "train" / model / task / "seed0"
         assert (out / "model.pt").exists() and (out / "curves.csv").exists()
-        metrics[model, task] = json.loads((out / "metrics.json").read_text())
+        metrics[model, task] = json.loads((out / "result.json").read_text())
     for task in ("adding", "sine"):
         meta = json.loads((dest / "data" / task / "meta.json").read_text())
         assert all(m["data_sha256"] == meta["sha256"] for (_, t), m in metrics.items() if t == task)
@@ -162,8 +162,18 @@ def test_metrics_plots_and_experiments(repo):
     dest, env = repo
     shown = sh(["dvc", "metrics", "show", "--json"], dest, env)
     assert "results/train/gru/adding/seed0/metrics.json" in shown
+    files = next(iter(json.loads(shown).values()))["data"]  # the workspace
+    assert all(isinstance(v, int | float) for f in files.values() for v in f["data"].values())
+    assert len({k for f in files.values() for k in f["data"]}) <= 9  # a table a terminal holds
+    table = sh(["dvc", "metrics", "show"], dest, env)
+    assert max(map(len, table.splitlines())) <= 160, table
+    plots = json.loads(sh(["dvc", "plots", "show", "--json"], dest, env))
+    assert not plots.get("errors"), plots["errors"]
+    assert {"reports/plots/curves/adding.csv", "reports/plots/decay/adding.csv",
+            "reports/plots/speed/train_step.csv"} <= set(plots["data"])
     sh(["dvc", "plots", "show", "-o", "plots_html"], dest, env)
     assert (dest / "plots_html" / "index.html").stat().st_size > 1000
+    assert (dest / "reports" / "benchmark.html").read_text().startswith("<!DOCTYPE html>")
     out = sh(["dvc", "exp", "run", "-S", "tasks.sine.train.lr=0.003"], dest, env)
     assert "Running stage 'train@rnn-sine-0'" in out
     assert "Running stage 'train_lecture@lecture_rnn-sine-0'" in out

@@ -42,7 +42,7 @@ def result(model, family, task, mse, seed=0, status="ok", hidden=64):
 def write(root: Path, r: dict, curves: str = "epoch,step,val_mse\n1,10,0.2\n2,20,0.1\n"):
     d = root / r["model"] / r["task"] / f"seed{r['seed']}"
     d.mkdir(parents=True)
-    (d / "metrics.json").write_text(json.dumps(complete_metrics(r)))
+    (d / "result.json").write_text(json.dumps(complete_metrics(r)))
     (d / "curves.csv").write_text(curves)
 
 
@@ -163,3 +163,11 @@ def test_report_includes_probes_and_speed_when_present(tmp_path):
     assert "![gradient decay on adding](figures/decay_adding.png)" in text
     assert (tmp_path / "reports" / "figures" / "decay_adding.png").exists()
     assert "## Speed" in text
+    # the speed run's record feeds the Environment, its grid the speed plot's data
+    env = text.split("## Environment")[1].split("\n## ")[0]
+    speed = json.loads((tmp_path / "speed" / "speed.json").read_text())
+    assert f"{speed['environment']['cpu_count']} CPUs" in env
+    assert f"torch {speed['environment']['torch']}" in env
+    rows = (tmp_path / "reports" / "plots" / "speed" / "train_step.csv").read_text().splitlines()
+    assert rows[0] == "seq_len,series,train_step_ms" and len(rows) == 1 + 2 * 2  # rnn, gru x T
+    assert "MLflow runs of the speed benchmark: models/cpu `" in text

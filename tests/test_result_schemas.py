@@ -10,7 +10,7 @@ import pytest
 from rnnbench.io import ResultError, read_result, write_result
 from rnnbench.speed.schema import SpeedResult, TimerCheck
 from rnnbench.study.schema import StudySummary
-from rnnbench.training.schema import RunMetrics
+from rnnbench.training.schema import RunResult
 from tests.conftest import complete_metrics
 
 RUN = complete_metrics({"task": "adding", "model": "gru", "family": "gru", "seed": 0,
@@ -21,14 +21,14 @@ RUN = complete_metrics({"task": "adding", "model": "gru", "family": "gru", "seed
 
 
 def test_a_complete_run_round_trips(tmp_path):
-    write_result(tmp_path / "metrics.json", RunMetrics, RUN)
-    assert read_result(tmp_path / "metrics.json", RunMetrics) == RUN
+    write_result(tmp_path / "result.json", RunResult, RUN)
+    assert read_result(tmp_path / "result.json", RunResult) == RUN
 
 
 def test_the_writer_refuses_an_undeclared_field(tmp_path):
-    with pytest.raises(ResultError, match=r"metrics.json \(as written\): extra: unknown key"):
-        write_result(tmp_path / "metrics.json", RunMetrics, RUN | {"extra": 1})
-    assert not (tmp_path / "metrics.json").exists()
+    with pytest.raises(ResultError, match=r"result.json \(as written\): extra: unknown key"):
+        write_result(tmp_path / "result.json", RunResult, RUN | {"extra": 1})
+    assert not (tmp_path / "result.json").exists()
 
 
 @pytest.mark.parametrize("change,message", [
@@ -37,21 +37,21 @@ def test_the_writer_refuses_an_undeclared_field(tmp_path):
     ({"test": {"mse": "low"}}, "test.mse = 'low': Input should be a valid number"),
 ])
 def test_the_reader_names_file_key_and_value(tmp_path, change, message):
-    path = tmp_path / "metrics.json"
+    path = tmp_path / "result.json"
     path.write_text(json.dumps(RUN | change))
     with pytest.raises(ResultError) as err:
-        read_result(path, RunMetrics)
+        read_result(path, RunResult)
     assert str(err.value) == f"{path}: {message}"
 
 
 def test_a_missing_key_or_broken_json_is_named(tmp_path):
-    path = tmp_path / "metrics.json"
+    path = tmp_path / "result.json"
     path.write_text(json.dumps({k: v for k, v in RUN.items() if k != "data_sha256"}))
     with pytest.raises(ResultError, match="data_sha256: required key is missing"):
-        read_result(path, RunMetrics)
+        read_result(path, RunResult)
     path.write_text("{")
     with pytest.raises(ResultError, match="not a JSON result file"):
-        read_result(path, RunMetrics)
+        read_result(path, RunResult)
 
 
 def test_the_report_command_fails_in_one_line_on_a_bad_result(tmp_path, capsys):
@@ -59,7 +59,7 @@ def test_the_report_command_fails_in_one_line_on_a_bad_result(tmp_path, capsys):
 
     d = tmp_path / "train" / "gru" / "adding" / "seed0"
     d.mkdir(parents=True)
-    (d / "metrics.json").write_text(json.dumps(RUN | {"n_params": 1.5}))
+    (d / "result.json").write_text(json.dumps(RUN | {"n_params": 1.5}))
     status = main(["report", "--results", str(tmp_path / "train"), "--out-outside", "--out",
                    str(tmp_path / "reports")])
     err = capsys.readouterr().err.strip().splitlines()
@@ -80,3 +80,14 @@ def test_speed_and_study_schemas_check_their_records():
                                      "task": "adding", "x": None, "models": [], "seeds": [],
                                      "params_path": "p", "stage": "s", "wall_time_s": 1.0,
                                      "processes": 1, "variants": []})
+
+
+def test_the_dvc_metrics_file_is_the_scalars_of_the_record(tmp_path):
+    from rnnbench.training.run import scalar_metrics
+    from rnnbench.training.schema import RunScalars
+
+    scalars = scalar_metrics(RUN)
+    write_result(tmp_path / "metrics.json", RunScalars, scalars)
+    assert scalars["test"] == 0.01 and scalars["solved"] is True
+    with pytest.raises(ResultError, match="config: unknown key"):
+        write_result(tmp_path / "metrics.json", RunScalars, scalars | {"config": {}})

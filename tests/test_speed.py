@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
+import statistics
 import time
 
 import pytest
@@ -9,6 +10,7 @@ import torch
 
 from rnnbench.report.speed import speed_section
 from rnnbench.speed import grid as speed_grid
+from rnnbench.speed.export import HEADLINE_RATIOS
 from rnnbench.speed.grid import numba_point
 from rnnbench.speed.run import run_speed
 from rnnbench.speed.schema import SpeedConfig
@@ -130,6 +132,15 @@ def test_run_speed_writes_schema_csv_and_one_mlflow_run(tmp_path):
         rows = list(csv.DictReader(f))
     assert [r["key"] for r in rows] == [c["key"] for c in configs]
     assert float(rows[1]["train_step_ms"]) == pytest.approx(configs[1]["train_step_ms"]["median"])
+    # DVC's metrics file: a few scalars, each from speed.json
+    scalars = json.loads((tmp_path / "metrics.json").read_text())
+    assert scalars["gflops"] == pytest.approx(on_disk["matmul"]["cpu"]["rate_gflops"], abs=0.01)
+    gru_lstm = [r["median"] for r in on_disk["ratios"]
+                if r["name"] == "gru/lstm" and r["quantity"] == "train_step"
+                and r["impl"] == "default"]
+    assert scalars.get("gru/lstm") == (pytest.approx(statistics.median(gru_lstm), abs=1e-3)
+                                       if gru_lstm else None)  # no LSTM in this grid: none
+    assert len(scalars) <= 1 + len(HEADLINE_RATIOS)
 
     client, runs = mlflow_runs()
     assert len(runs) == 1
@@ -159,8 +170,8 @@ def test_failure_midway_leaves_the_previous_results(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="boom"):
         run_speed(tiny_config(models=["rnn", "gru"]), tmp_path, "speedtest")
     assert (tmp_path / "speed.json").read_text() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".rnnbench-output", "speed.csv",
-                                                           "speed.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".rnnbench-output", "metrics.json",
+                                                           "speed.csv", "speed.json"]
 
 
 def test_numba_point_reports_speedup_from_interleaved_samples():
@@ -363,3 +374,16 @@ def test_drift_of_the_machine_lands_on_both_sides_of_the_timer_check():
     res = timer_check(drifting, threads=1, warmup=0, repeats=3, min_sample_s=0.01,
                       pairs_per_repeat=2)
     assert res["pairs"] == 6 and res["ok"] is True
+
+
+def test_speed_metrics_hold_the_matmul_rate_and_the_median_gru_lstm_step_ratio():
+    from rnnbench.speed.export import scalar_metrics
+
+    def ratio(median, name="gru/lstm", quantity="train_step", impl="default"):
+        return {"name": name, "quantity": quantity, "impl": impl, "median": median}
+
+    data = {"matmul": {"cpu": {"rate_gflops": 66.8167}},
+            "ratios": [ratio(1.0), ratio(4.0), ratio(2.0), ratio(9.0, impl="unrolled"),
+                       ratio(9.0, quantity="forward"), ratio(9.0, name="rnn/lstm")]}
+    assert scalar_metrics(data) == {"gflops": 66.82, "gru/lstm": 2.0}
+    assert scalar_metrics({"matmul": {}, "ratios": []}) == {}

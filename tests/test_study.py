@@ -18,6 +18,7 @@ from rnnbench.report.study import (
     study_claims,
     study_section,
 )
+from rnnbench.report.verdict import render_claim
 from rnnbench.study.run import load_studies, run_study, validate_study
 from rnnbench.study.schema import StudyConfig, slug
 from tests.conftest import ROOT, mlflow_runs
@@ -104,7 +105,7 @@ def test_run_study_writes_a_folder_per_run_and_a_summary_that_agrees(tmp_path):
     by_id = {r.info.run_id: r for r in runs}
     assert len(by_id) == 8
     for r in summary["runs"]:
-        m = json.loads((out / r["path"] / "metrics.json").read_text())
+        m = json.loads((out / r["path"] / "result.json").read_text())
         assert r["status"] == m["status"] == "ok" and r["steps"] == m["steps"] == 20
         assert r["test_metric"] == pytest.approx(m["test"]["mse"])
         assert r["baseline"] == pytest.approx(1 / 6) and r["solved"] == m["solved"]
@@ -121,7 +122,7 @@ def test_run_study_writes_a_folder_per_run_and_a_summary_that_agrees(tmp_path):
         assert len(r["probes"][0]["gradients"]["final"]["curves"]["l0_fwd"]["ratio"]) == 8
     lines = study_section(summary, tmp_path / "figures")
     assert any(line.startswith("| norm | norm ≤ 1 | rnn | ok 2/2 |") for line in lines)
-    assert "**Verdict: not observed (no run without clipping to compare with)**" in lines
+    assert "**Verdict: not observed: no run without clipping to compare with**" in lines
 
 
 def test_a_failure_midway_leaves_the_previous_study_intact(tmp_path, monkeypatch):
@@ -211,14 +212,16 @@ def test_longest_t_solved_needs_at_least_half_the_seeds():
                                                              (100, 1, 3)]
     assert memory_table([run(10, status="diverged"), run(10, seed=1)])[1] is None
     gated = [run(x, model="gru", solved=True) for x in (10, 25, 50, 100)]
-    assert memory_verdict(runs + gated)[0] == "holds"
-    assert memory_verdict(runs + [run(10, model="gru", solved=True)])[0] == "not observed"
+    assert memory_verdict(runs + gated).verdict_text == "holds"
+    assert memory_verdict(runs + [run(10, model="gru", solved=True)]).verdict_text == \
+        "not observed"
     # a state-free gated cell counts as gated through the facts its runs record
     gated_facts = {"gated": True, "state_free": True}
     mingru = [run(x, model="mingru", solved=x <= 25, facts=gated_facts) for x in (10, 25, 50)]
-    assert memory_verdict(runs + gated + mingru)[0] == \
+    assert memory_verdict(runs + gated + mingru).verdict_text == \
         "holds only under a condition: not for every gated model"
-    assert memory_verdict(runs + [run(10, model="mingru", facts=gated_facts)])[0] == "not observed"
+    assert memory_verdict(runs + [run(10, model="mingru", facts=gated_facts)]).verdict_text \
+        == "not observed"
 
 
 def test_the_memory_section_renders_tables_figure_and_citations(tmp_path):
@@ -238,13 +241,13 @@ def test_the_memory_section_renders_tables_figure_and_citations(tmp_path):
 
 
 def test_the_sigma_rule_on_hand_made_probe_figures():
-    assert sigma_verdict([(0.5, 0.4), (0.9, 0.8), (1.0, 0.95), (1.5, 1.2), (3.0, 1.3)])[0] \
-        == "holds"
-    verdict, _ = sigma_verdict([(0.5, 0.4), (1.5, 1.1), (3.0, 0.3)])  # saturation at 3
+    holds = sigma_verdict([(0.5, 0.4), (0.9, 0.8), (1.0, 0.95), (1.5, 1.2), (3.0, 1.3)])
+    assert holds.verdict_text == "holds" and "σ=0.5 0.4" in holds.number
+    verdict = sigma_verdict([(0.5, 0.4), (1.5, 1.1), (3.0, 0.3)]).verdict_text  # saturation
     assert verdict.startswith("holds only under a condition") and "σ ∈ {1.5}" in verdict
-    assert sigma_verdict([(0.5, 1.2), (3.0, 0.5)])[0] == "not observed"
-    assert sigma_verdict([(1.0, 0.9), (0.5, None)])[0] == "not observed"
-    verdict, _ = sigma_verdict([(0.5, 0.4)])
+    assert sigma_verdict([(0.5, 1.2), (3.0, 0.5)]).verdict_text == "not observed"
+    assert sigma_verdict([(1.0, 0.9), (0.5, None)]).verdict_text == "not observed"
+    verdict = sigma_verdict([(0.5, 0.4)]).verdict_text
     assert verdict.startswith("holds only under a condition") and "not probed" in verdict
 
 
@@ -253,19 +256,25 @@ def test_the_clipping_rule_pairs_runs_that_differ_only_in_clipping():
     runs = [run(3.0, status="diverged", train=none, diverged_at_step=7), run(3.0),
             run(1.5, status="diverged", train=none), run(1.5, status="diverged"),
             run(0.5, train=none), run(0.5)]
-    verdict, lines = clipping_verdict(runs)
+    c = clipping_verdict(runs)
+    verdict, lines = c.verdict_text, c.evidence
     assert verdict == "holds only under a condition: 1 of 2 diverging runs tamed"
+    assert c.number == "1 of 2 diverging runs tamed"
     assert len(lines) == 2 and "σ=3, rnn, seed 0: diverged without clipping at step 7" in lines[1]
-    assert clipping_verdict(runs[:2])[0] == "holds"
-    assert clipping_verdict(runs[4:])[0].startswith("not observed (no run diverged")
-    assert clipping_verdict(runs[1:2])[0].startswith("not observed (no run without clipping")
-    claims = "\n".join(study_claims({"kind": "sigma", "runs": runs[:2]}))
+    assert clipping_verdict(runs[:2]).verdict_text == "holds"
+    assert clipping_verdict(runs[4:]).verdict_text.startswith("not observed: no run diverged")
+    assert clipping_verdict(runs[1:2]).verdict_text.startswith(
+        "not observed: no run without clipping")
+    claims = "\n".join(line for c in study_claims({"kind": "sigma", "runs": runs[:2]})
+                       for line in render_claim(c))
     assert "**Verdict: holds**" in claims  # the clipping claim
     # kept finite, but 12x the baseline MSE: not tamed
     far = [runs[0], run(3.0, test_metric=2.0)]
-    verdict, lines = clipping_verdict(far)
+    c = clipping_verdict(far)
+    verdict, lines = c.verdict_text, c.evidence
     assert verdict == "not observed" and "kept finite but far past the baseline" in lines[0]
-    assert clipping_verdict([runs[0], run(3.0, test_metric=0.24)])[0] == "holds"  # < 1.5 x 1/6
+    tamed = clipping_verdict([runs[0], run(3.0, test_metric=0.24)])  # < 1.5 x 1/6
+    assert tamed.verdict_text == "holds"
 
 
 def test_the_clip_mode_rule_judges_each_mode_against_no_clipping():
@@ -275,12 +284,14 @@ def test_the_clip_mode_rule_judges_each_mode_against_no_clipping():
         ("no clipping", none, {"status": "diverged", "diverged_at_step": 27}),
         ("global norm", {"clip": "norm", "clip_value": 1.0}, {"test_metric": 0.17}),
         ("by value", value, {"test_metric": 3.0}))]
-    verdict, lines = clip_mode_verdict(runs)
+    c = clip_mode_verdict(runs)
+    verdict, lines = c.verdict_text, c.evidence
     assert verdict == "holds only under a condition: only when clipping by norm"
     assert lines == ["- rnn, seed 0: diverged without clipping at step 27; norm ≤ 1: trained "
                      "to the end, test 0.17 (baseline 0.1667); value ≤ 1: trained to the end, "
                      "test 3 (baseline 0.1667), kept finite but far past the baseline"]
     runs[2]["test_metric"] = 0.16
-    assert clip_mode_verdict(runs)[0] == "holds"
-    claims = "\n".join(study_claims({"kind": "clip_mode", "runs": runs}))
+    assert clip_mode_verdict(runs).verdict_text == "holds"
+    claims = "\n".join(line for c in study_claims({"kind": "clip_mode", "runs": runs})
+                       for line in render_claim(c))
     assert "Clipping by value tames explosion as clipping by global norm does" in claims

@@ -194,7 +194,7 @@ def check_sweep_against(url: str, tmp: Path) -> None:
     for r in by_status["FINISHED"]:
         assert r.data.tags["sweep"] == "tiny" and r.data.tags["variant"].startswith("train.lr=")
         assert r.data.tags["config_hash"] in {t["config_hash"] for t in summary["trials"]}
-        assert "metrics.json" in [a.path for a in client.list_artifacts(r.info.run_id)]
+        assert "result.json" in [a.path for a in client.list_artifacts(r.info.run_id)]
     assert all("greater than 0" in r.data.tags["failure_reason"] for r in by_status["FAILED"])
     pids = {t["pid"] for t in summary["trials"] if t["status"] == "finished"}
     print(f"\nsweep of 6 trials on 2 Ray workers: {wall:.1f} s, {len(pids)} worker processes")

@@ -37,7 +37,7 @@ def test_delegated_run_matches_a_local_run(server, tmp_path, _private_mlflow):
     local = rnnbench([*TRAIN, "--out-outside", "--out", str(tmp_path / "local")], env)
     assert warm.returncode == local.returncode == 0, warm.stderr + local.stderr
     assert "gru on sine (seed 3): status=ok" in warm.stdout  # the child wrote to our stdout
-    a, b = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("warm", "local"))
+    a, b = (json.loads((tmp_path / d / "result.json").read_text()) for d in ("warm", "local"))
     assert a["test"] == b["test"] and a["steps"] == b["steps"]  # same seed, same numbers
     assert a["mlflow_run_id"] != b["mlflow_run_id"]  # two runs, both recorded
 

@@ -1,7 +1,7 @@
 """The lecture notes' claims tested on the training runs: each a rule from result files to a
 Claim (rnnbench.report.verdict). Which tasks are evidence for a claim is declared by the tasks
-(TaskSpec.claims, recorded in every metrics.json); which kind of model a run is comes from its
-registry facts (metrics.json "facts"): nothing here knows a task's or a family's name.
+(TaskSpec.claims, recorded in every result.json); which kind of model a run is comes from its
+registry facts (result.json "facts"): nothing here knows a task's or a family's name.
 """
 
 from __future__ import annotations

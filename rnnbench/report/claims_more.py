@@ -1,7 +1,7 @@
 """More of the lecture notes' claims, decided on the training runs (and, for LSTM vs GRU, on
 every study run too): model size and input length, length generalisation, the one-to-many
 shape, an LSTM cell that keeps its content, and "LSTM and GRU perform about the same". Evidence
-is picked by the claims tasks declare (TaskSpec.claims, in every metrics.json) and by the
+is picked by the claims tasks declare (TaskSpec.claims, in every result.json) and by the
 registry facts of each run's model, never by a task's or a family's name.
 """
 

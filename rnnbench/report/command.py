@@ -31,6 +31,8 @@ def run(args) -> int:
                         expected=params.grid.runs(),
                         speed_json=Path(args.speed) if args.speed else None,
                         studies_dir=Path(args.studies) if args.studies else None,
+                        context={"profile": params.experiment, "seeds": params.grid.seeds,
+                                 "data_seed": params.data.seed},
                         reliability_json=Path(args.reliability) if args.reliability else None)
-    print(f"report: {path}")
+    print(f"report: {path}\n        {path.with_suffix('.html')}")
     return 0

@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from rnnbench.report.figures import model_color  # noqa: E402
 from rnnbench.report.verdict import Claim, Verdict, render_claim  # noqa: E402
 
 HEADLINE = "l0_fwd"  # the first layer's forward direction: every input passes through it
@@ -53,14 +54,14 @@ def decay_figure(probe_results_by_model: dict[str, list[dict]], path: Path, titl
     initialisation, dashed after training; dotted grey lines at the probe thresholds."""
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     thresholds: set[float] = set()
-    for i, (model, results) in enumerate(probe_results_by_model.items()):
+    for model, results in probe_results_by_model.items():
         for stage, r in _stages(results).items():
             ratio = r["gradients"][_loss(r, loss)]["curves"][curve]["ratio"]
             pts = [(lag, v) for lag, v in enumerate(ratio) if v is not None and v > 0]
             if not pts:
                 continue
             lags, vals = zip(*pts, strict=True)
-            ax.plot(lags, vals, color=f"C{i % 10}", ls="-" if stage == "init" else "--",
+            ax.plot(lags, vals, color=model_color(model), ls="-" if stage == "init" else "--",
                     label=f"{model} ({'init' if stage == 'init' else 'step ' + str(r['step'])})")
             thresholds.update(r.get("thresholds", []))
     for thr in sorted(thresholds):
@@ -204,7 +205,9 @@ def probes_section(probes_by_task: dict[str, dict[str, list[dict]]],
            "tanh and relu) wherever the loss adds nothing to h_{t-1} directly: the lags ≥ 1 of "
            "the top layer's directions that the loss reads at their last step only "
            "(rnnbench/probes/bound.py); the cell shows the largest ratio over its bound, and "
-           "FAILED when it exceeds 1 beyond rounding.", ""]
+           "FAILED when it exceeds 1 beyond rounding.", "",
+           f"*Claim:* {CLAIM.lower()}. *Rule:* {RULE} Each task below shows its evidence and "
+           "verdict.", ""]
     for task, by_model in probes_by_task.items():
         first = next((r for rs in by_model.values() for r in rs), None)
         if first is None:
@@ -222,5 +225,5 @@ def probes_section(probes_by_task: dict[str, dict[str, list[dict]]],
         fig = [f"![gradient decay on {task}]({figures[task]})", ""] if figures and \
             task in figures else []
         evidence = [*fig, *table, "", *bound_lines(by_model), *claim.evidence]
-        out += render_claim(replace(claim, evidence=evidence))
+        out += render_claim(replace(claim, evidence=evidence), rule=False)
     return out

@@ -13,6 +13,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from rnnbench.report.figures import model_color  # noqa: E402
+
 MAX_ATTENTION_EXAMPLES = 2  # heat maps per model in the report
 
 
@@ -43,9 +45,9 @@ def breakdown_tables(task: str, runs_by_model: dict[str, list[dict]], folder: Pa
         if len(groups) >= 3:
             name = f"breakdown_{task}_{_slug(title)}.png"
             fig, ax = plt.subplots(figsize=(7, 3.8), dpi=110)
-            for i, (m, row) in enumerate(table.items()):
+            for m, row in table.items():
                 ax.plot([g for g in groups if g in row], [row[g] for g in groups if g in row],
-                        marker="o", color=f"C{i % 10}", label=m)
+                        marker="o", color=model_color(m), label=m)
             ax.set_title(f"{task}: {title}")
             ax.set_xlabel(title.split(" by ")[-1] if " by " in title else "group")
             ax.tick_params(axis="x", labelrotation=45)

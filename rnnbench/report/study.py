@@ -17,14 +17,13 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from rnnbench.report.figures import model_color  # noqa: E402
 from rnnbench.report.probes import decay_figure  # noqa: E402
 from rnnbench.report.study_more import KINDS as MORE_KINDS  # noqa: E402
 from rnnbench.report.study_more import TITLES as MORE_TITLES  # noqa: E402
 from rnnbench.report.study_more import study_body_more  # noqa: E402
 from rnnbench.report.study_rules import (  # noqa: E402
-    FORGET_RULE,
     SOLVED_RULE,
-    TAMED_RULE,
     _clip_name,
     _fmt,
     _groups,
@@ -40,6 +39,8 @@ from rnnbench.report.study_rules import (  # noqa: E402
     memory_verdict,
     sigma_verdict,
 )
+from rnnbench.report.summary import run_ids  # noqa: E402
+from rnnbench.report.verdict import Claim, render_claim  # noqa: E402
 
 TITLES = {"sigma": "recurrent weight scale σ_max(W_hh), with and without clipping",
           "forget_bias": "LSTM forget-gate bias", "clip_mode": "clipping by norm vs by value",
@@ -83,11 +84,6 @@ def _log_x(ax, xs) -> None:
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
-def _claim(title: str, measured: str, lines: list[str], verdict: str) -> list[str]:
-    return [f"### {title}", "", f"*Measurement and rule:* {measured}", "", *lines, "",
-            f"**Verdict: {verdict}**", ""]
-
-
 
 
 def _metric_head(s: dict) -> str:
@@ -109,7 +105,7 @@ def _sigma_section(s: dict, fig_dir: Path) -> list[str]:
              "validation round.", "",
              "| σ | clipping | model | status | diverged at step | test metric | clipped "
              "fraction | decay/step (init) | horizon@1e-3 (init) | growth over T (init) "
-             "| max ‖g‖ |", "|" + "---|" * 11]
+             "| max ‖g‖ | runs |", "|" + "---|" * 12]
     for (_variant, model), rs in _groups(runs, "variant", "model").items():
         r0 = rs[0]
         gmax = [(r["grad"]["trained"] or {}).get("train_grad_norm") for r in rs]
@@ -118,7 +114,7 @@ def _sigma_section(s: dict, fig_dir: Path) -> list[str]:
                      f"| {_diverged_at(rs)} | {_mean_std(_values(rs))} "
                      f"| {_fmt(_median([r['clipped_fraction'] for r in rs]), 2)} "
                      f"| {_fmt(_init(r0, 'decay_factor'))} | {_fmt(_horizon(r0))} "
-                     f"| {_fmt(_init(r0, 'end_ratio'))} | {_fmt(gmax)} |")
+                     f"| {_fmt(_init(r0, 'end_ratio'))} | {_fmt(gmax)} | {run_ids(rs)} |")
     lines.append("")
     # figure 1: the initial gradient curve per sigma (clipping does not change the init)
     curves = {}
@@ -176,7 +172,7 @@ def _outcome_table(s: dict, extra: tuple[str, Callable[[dict], str]]) -> list[st
     lines = [f"Metric: {_metric_head(s)}.", "",
              f"| variant | {head} | model | status | test metric | solved | steps to solve "
              "(median) | clipped fraction | decay/step (init) | horizon@1e-3 (init) "
-             "| decay/step (trained) |", "|" + "---|" * 11]
+             "| decay/step (trained) | runs |", "|" + "---|" * 12]
     for (variant, model), rs in _groups(s["runs"], "variant", "model").items():
         r0 = rs[0]
         trained = (r0["grad"]["trained"] or {}).get("decay_factor")
@@ -185,7 +181,7 @@ def _outcome_table(s: dict, extra: tuple[str, Callable[[dict], str]]) -> list[st
                      f"| {_fmt(_median([r['steps_to_solve'] for r in rs]))} "
                      f"| {_fmt(_median([r['clipped_fraction'] for r in rs]), 2)} "
                      f"| {_fmt(_init(r0, 'decay_factor'))} | {_fmt(_horizon(r0))} "
-                     f"| {_fmt(trained)} |")
+                     f"| {_fmt(trained)} | {run_ids(rs)} |")
     return [*lines, ""]
 
 
@@ -206,7 +202,7 @@ def _memory_section(s: dict, fig_dir: Path) -> list[str]:
     lines = [f"Metric: {_metric_head(s)}; T is `{key}`. Rule: {SOLVED_RULE}.", "",
              *PUBLISHED, ""]
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
-    for i, ((model,), rs) in enumerate(_groups(runs, "model").items()):
+    for (model,), rs in _groups(runs, "model").items():
         rows, longest = memory_table(rs)
         gaps = [r["x"] for r in rows if longest is not None and r["x"] < longest
                 and 2 * r["solved"] < r["n"]]
@@ -215,15 +211,16 @@ def _memory_section(s: dict, fig_dir: Path) -> list[str]:
                for row in rows if row["values"]]
         if pts:
             xs, ms, sd = zip(*pts, strict=True)
-            ax.errorbar(xs, ms, yerr=sd, fmt="o-", color=f"C{i % 10}", capsize=3,
+            ax.errorbar(xs, ms, yerr=sd, fmt="o-", color=model_color(model), capsize=3,
                         label=f"{model} (mean ± std over seeds)")
         gap = f" (yet not solved at T = {', '.join(map(_fmt, gaps))})" if gaps else ""
         lines += [f"**{model}**: longest T solved **{_fmt(longest)}**{gap}", "",
-                  "| T | solved | success rate | test metric | baseline | diverged |",
-                  "|---|---|---|---|---|---|"]
+                  "| T | solved | success rate | test metric | baseline | diverged | runs |",
+                  "|---|---|---|---|---|---|---|"]
+        by_t = {x: g for (x,), g in _groups(rs, "x_value").items()}
         lines += [f"| {_fmt(r['x'])} | {r['solved']}/{r['n']} | {r['rate']:.0%} "
-                  f"| {_mean_std(r['values'])} | {_fmt(r['baseline'], 4)} | {r['diverged']} |"
-                  for r in rows]
+                  f"| {_mean_std(r['values'])} | {_fmt(r['baseline'], 4)} | {r['diverged']} "
+                  f"| {run_ids(by_t[r['x']])} |" for r in rows]
         lines.append("")
     base = sorted({(r["x_value"], r["baseline"]) for r in runs if r["baseline"] is not None})
     if base:
@@ -242,43 +239,17 @@ def _memory_section(s: dict, fig_dir: Path) -> list[str]:
     return [*lines, f"![metric against T](figures/{name}_memory.png)", ""]
 
 
-def study_claims(summary: dict) -> list[str]:
-    """The claims a study tests, each with its measurement, rule and verdict."""
+def study_claims(summary: dict) -> list[Claim]:
+    """The claims a study tests (rnnbench/report/study_rules.py decides them)."""
     kind, runs = summary["kind"], summary["runs"]
-    if kind in MORE_KINDS:  # decided over every study of the kind, in the claims section
+    if kind in MORE_KINDS or not runs:  # MORE_KINDS: decided over every study of the kind
         return []
     if kind == "sigma":
-        verdict, lines = sigma_verdict([(r["x_value"], _init(r, "decay_factor"))
-                                        for r in runs])
-        out = _claim("Gradients vanish when σ_max(W_hh) < 1 and explode when it is > 1",
-                     "the gradient probe of each untrained model; rule: the decay factor per "
-                     "step of ||dL/dh_t|| is < 1 for every σ < 1 and > 1 for every σ > 1 "
-                     "(σ = 1 is shown, not judged). For tanh, σ > 1 is necessary, not "
-                     "sufficient, for explosion (Pascanu, Mikolov & Bengio 2013): saturated "
-                     "units shrink the gradient.", lines, verdict)
-        verdict, lines = clipping_verdict(runs)
-        return out + _claim("Clipping the gradient tames explosion",
-                            "runs identical but for clipping (same σ, model, seed); rule: "
-                            f"{TAMED_RULE}; every run that diverges without clipping must be "
-                            "tamed.", lines, verdict)
-    if kind == "forget_bias":
-        verdict, lines = forget_bias_verdict(runs)
-        return _claim("A forget-gate bias of 1 keeps gradients alive and helps the LSTM learn",
-                      "Gers, Schmidhuber & Cummins (2000); Jozefowicz, Zaremba & Sutskever "
-                      "(2015). Rule: " + FORGET_RULE,
-                      lines, verdict)
-    if kind == "clip_mode":
-        verdict, lines = clip_mode_verdict(runs)
-        return _claim("Clipping by value tames explosion as clipping by global norm does",
-                      "the same runs without clipping and under each clipping mode (same "
-                      "model and seed); clipping by norm rescales the whole gradient and keeps "
-                      "its direction, clipping by value clips each element and does not "
-                      f"(Pascanu, Mikolov & Bengio 2013). Rule: {TAMED_RULE}; every mode must "
-                      "tame every run that diverges without clipping.", lines, verdict)
-    verdict, lines = memory_verdict(runs)
-    return _claim("Gated cells carry information over longer spans than a vanilla RNN",
-                  f"the longest T solved per model ({SOLVED_RULE}); rule: every gated model's "
-                  "exceeds every vanilla model's.", lines, verdict)
+        return [sigma_verdict([(r["x_value"], _init(r, "decay_factor")) for r in runs]),
+                clipping_verdict(runs)]
+    rule = {"forget_bias": forget_bias_verdict, "clip_mode": clip_mode_verdict,
+            "memory": memory_verdict}[kind]
+    return [rule(runs)]
 
 
 def study_section(summary: dict, figures_dir: Path) -> list[str]:
@@ -298,4 +269,5 @@ def study_section(summary: dict, figures_dir: Path) -> list[str]:
     body = {"sigma": _sigma_section, "forget_bias": _forget_section, "memory": _memory_section,
             "clip_mode": lambda s, _d: _outcome_table(s, ("clipping", _clip_name)),
             **{k: lambda s, _d: study_body_more(s) for k in MORE_KINDS}}[s["kind"]]
-    return [*lines, *body(s, figures_dir), *study_claims(s)]
+    return [*lines, *body(s, figures_dir),
+            *(line for c in study_claims(s) for line in render_claim(c))]

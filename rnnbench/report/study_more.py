@@ -16,6 +16,8 @@ from rnnbench.report.claims_more import _length_runs, length_table, more_claims 
 from rnnbench.report.claims_state_free import state_free_claim  # noqa: E402
 from rnnbench.report.claims_studies import KINDS, _gap, _series, study_claims_more  # noqa: E402
 from rnnbench.report.compare import mean_text  # noqa: E402
+from rnnbench.report.figures import model_color  # noqa: E402
+from rnnbench.report.summary import run_ids  # noqa: E402
 from rnnbench.report.verdict import Claim, render_claim  # noqa: E402
 
 TITLES = {"depth": "stacked layers at equal width and at equal parameter count",
@@ -37,10 +39,10 @@ def length_figure(grouped: Grouped, fig_dir: Path) -> list[str]:
         by_task.setdefault(task, []).append((model, runs))
     for task, models in by_task.items():
         fig, ax = plt.subplots(figsize=(6.5, 4), dpi=110)
-        for i, (model, runs) in enumerate(models):
+        for model, runs in models:
             rows = [(n, m) for _, n, m, _ in length_table(runs) if m is not None]
             if rows:
-                ax.plot(*zip(*rows, strict=True), "o-", color=f"C{i % 10}", label=model)
+                ax.plot(*zip(*rows, strict=True), "o-", color=model_color(model), label=model)
         base = [(n, b) for _, n, _, b in length_table(models[0][1])]
         ax.plot(*zip(*base, strict=True), "--", color="gray", lw=1, label="trivial baseline")
         r0 = models[0][1][0]
@@ -61,10 +63,11 @@ def length_figure(grouped: Grouped, fig_dir: Path) -> list[str]:
     return lines
 
 
-def more_claims_section(grouped: Grouped, summaries: list[dict], fig_dir: Path) -> list[str]:
-    """Every claim of claims_more and claims_studies, rendered; the length figures after the
-    claim they illustrate (the third)."""
-    claims = all_more_claims(grouped, summaries)
+def more_claims_section(grouped: Grouped, summaries: list[dict], fig_dir: Path,
+                        claims: list[Claim] | None = None) -> list[str]:
+    """Every claim of claims_more and claims_studies (`claims`, decided here when None),
+    rendered; the length figures after the claim they illustrate (the third)."""
+    claims = all_more_claims(grouped, summaries) if claims is None else claims
     lines = [line for c in claims[:3] for line in render_claim(c)]
     lines += length_figure(grouped, Path(fig_dir))
     return lines + [line for c in claims[3:] for line in render_claim(c)]
@@ -92,41 +95,42 @@ def _tests(runs: list[dict]) -> str:
 
 
 def depth_body(s: dict) -> list[str]:
-    lines = ["| model | series | layers | width | parameters | test metric | solved | status |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| model | series | layers | width | parameters | test metric | solved | status "
+             "| runs |", "|---|---|---|---|---|---|---|---|---|"]
     for (model, _, series, layers), rs in sorted(_groups(
             s["runs"], lambda r: r["model"], lambda r: _series(r) != "equal width", _series,
             lambda r: r["model_config"]["num_layers"]).items()):
         c = rs[0]["model_config"]
         lines.append(f"| {model} | {series} | {layers} | {c['hidden_size']} "
                      f"| {rs[0]['n_params']:,} | {_tests(rs)} "
-                     f"| {sum(r['solved'] for r in rs)}/{len(rs)} | {_status(rs)} |")
+                     f"| {sum(r['solved'] for r in rs)}/{len(rs)} | {_status(rs)} "
+                     f"| {run_ids(rs)} |")
     return lines
 
 
 def overfit_body(s: dict) -> list[str]:
     lines = ["| model | cell | series | parameters | train metric | final validation | best "
-             "validation | test | gap (train − validation) |", "|" + "---|" * 9]
+             "validation | test | gap (train − validation) | runs |", "|" + "---|" * 10]
     for (model,), rs in _groups(s["runs"], lambda r: r["model"]).items():
         ok = [r for r in rs if r["status"] == "ok"]
         lines.append(f"| {model} | {rs[0]['facts']['cell']} | {_series(rs[0])} "
                      f"| {rs[0]['n_params']:,} | {mean_text(r['train_metric'] for r in ok)} "
                      f"| {mean_text(r['val_metric'] for r in ok)} "
                      f"| {mean_text(r['best_val_metric'] for r in ok)} | {_tests(rs)} "
-                     f"| {mean_text(_gap(r) for r in ok)} |")
+                     f"| {mean_text(_gap(r) for r in ok)} | {run_ids(rs)} |")
     return lines
 
 
 def activation_body(s: dict) -> list[str]:
-    lines = ["| σ | nonlinearity | status | diverged at step | decay/step (init) | test metric |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| σ | nonlinearity | status | diverged at step | decay/step (init) | test metric "
+             "| runs |", "|---|---|---|---|---|---|---|"]
     for (sigma, act), rs in sorted(_groups(
             s["runs"], lambda r: r["x_value"],
             lambda r: r["model_config"].get("nonlinearity")).items()):
         steps = ", ".join(str(r["diverged_at_step"]) for r in rs if r["status"] != "ok") or "—"
         growth = [(r["grad"]["init"] or {}).get("decay_factor") for r in rs if r.get("grad")]
         lines.append(f"| {sigma:g} | {act} | {_status(rs)} | {steps} "
-                     f"| {mean_text(growth)} | {_tests(rs)} |")
+                     f"| {mean_text(growth)} | {_tests(rs)} | {run_ids(rs)} |")
     return lines
 
 

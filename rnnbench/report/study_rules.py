@@ -1,6 +1,6 @@
 """The rules behind the studies' verdicts (rnnbench/report/study.py renders them): each takes
-the runs of a study's summary.json and returns (verdict, lines of evidence). Verdicts are
-'holds', 'holds only under a condition' or 'not observed'.
+the runs of a study's summary.json and returns a Claim (rnnbench/report/verdict.py: the claim,
+its measurement and rule, the verdict, the evidence lines and the number behind it).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import statistics
 from collections import defaultdict
 
 from rnnbench.report.probes import fmt_cell as _fmt
+from rnnbench.report.verdict import Claim, Verdict
 
 
 def _mean_std(vals: list[float]) -> str:
@@ -67,7 +68,14 @@ def _closeness(f: float | None) -> float:
     return abs(math.log10(f)) if f and f > 0 else math.inf
 
 
-def sigma_verdict(points: list[tuple[float, float | None]]) -> tuple[str, list[str]]:
+SIGMA_TITLE = "Gradients vanish when σ_max(W_hh) < 1 and explode when it is > 1"
+SIGMA_RULE = ("the gradient probe of each untrained model; rule: the decay factor per step of "
+              "||dL/dh_t|| is < 1 for every σ < 1 and > 1 for every σ > 1 (σ = 1 is shown, "
+              "not judged). For tanh, σ > 1 is necessary, not sufficient, for explosion "
+              "(Pascanu, Mikolov & Bengio 2013): saturated units shrink the gradient.")
+
+
+def sigma_verdict(points: list[tuple[float, float | None]]) -> Claim:
     """points: (sigma, decay factor per step of ||dL/dh_t|| at initialisation). Rule: every
     sigma < 1 decays (factor < 1) and every sigma > 1 grows (factor > 1); sigma = 1 is shown,
     not judged; a point without a factor is left out."""
@@ -89,12 +97,16 @@ def sigma_verdict(points: list[tuple[float, float | None]]) -> tuple[str, list[s
             f"only for σ ∈ {{{', '.join(f'{sg:g}' for sg in good)}}}" if good else "no"
 
     vanish, explode = part(below, lambda f: f < 1), part(above, lambda f: f > 1)
+    number = "decay/step at init: " + ", ".join(
+        f"σ={sg:g} {'/'.join(fs)}" for sg, fs in seen.items()) if pts else ""
     if vanish == explode == "yes":
-        return "holds", lines
-    if vanish.startswith(("yes", "only")) or explode.startswith(("yes", "only")):
-        return (f"holds only under a condition: decay below σ = 1: {vanish}; growth above "
-                f"σ = 1: {explode}"), lines
-    return "not observed", lines
+        verdict, detail = Verdict.HOLDS, ""
+    elif vanish.startswith(("yes", "only")) or explode.startswith(("yes", "only")):
+        verdict, detail = (Verdict.CONDITION, f"decay below σ = 1: {vanish}; growth above "
+                           f"σ = 1: {explode}")
+    else:
+        verdict, detail = Verdict.NOT_OBSERVED, ""
+    return Claim(SIGMA_TITLE, SIGMA_RULE, verdict, detail, lines, number)
 
 
 TAMED_RULE = ("a clipped run tames an explosion when the same run without clipping diverged "
@@ -124,8 +136,19 @@ def _key_label(key: str, value) -> str:
     return {"x_value": f"σ={_fmt(value)}", "model": str(value)}.get(key, f"{key} {value}")
 
 
-def clipping_verdict(runs: list[dict], keys: tuple[str, ...] = ("x_value", "model", "seed")
-                     ) -> tuple[str, list[str]]:
+CLIP_TITLE = "Clipping the gradient tames explosion"
+CLIP_RULE = ("runs identical but for clipping (same σ, model, seed); rule: "
+             f"{TAMED_RULE}; every run that diverges without clipping must be tamed.")
+CLIP_MODE_TITLE = "Clipping by value tames explosion as clipping by global norm does"
+CLIP_MODE_RULE = ("the same runs without clipping and under each clipping mode (same model and "
+                  "seed); clipping by norm rescales the whole gradient and keeps its direction, "
+                  "clipping by value clips each element and does not (Pascanu, Mikolov & "
+                  f"Bengio 2013). Rule: {TAMED_RULE}; every mode must tame every run that "
+                  "diverges without clipping.")
+
+
+def clipping_verdict(runs: list[dict], keys: tuple[str, ...] = ("x_value", "model", "seed"),
+                     title: str = CLIP_TITLE, rule: str = CLIP_RULE) -> Claim:
     """Rule (TAMED_RULE): group runs that differ only in clipping (by `keys`); every clipped
     run of a group whose unclipped run diverged must tame it. 'holds' if all do; 'holds only
     under a condition' if some clipping mode tames all of its cases, or some cases are tamed;
@@ -142,20 +165,25 @@ def clipping_verdict(runs: list[dict], keys: tuple[str, ...] = ("x_value", "mode
         where = ", ".join(_key_label(k, v) for k, v in zip(keys, key, strict=True))
         lines.append(f"- {where}: diverged without clipping at step "
                      f"{none[0]['diverged_at_step']}; " + "; ".join(d for _, d in outcomes))
+    number = f"{sum(t for _, t in cases)} of {len(cases)} diverging runs tamed" if cases else ""
+
+    def claim(verdict: Verdict, detail: str = "") -> Claim:
+        return Claim(title, rule, verdict, detail, lines, number)
+
     if not cases:
         if not any(r["train"]["clip"] == "none" for r in runs):
-            return "not observed (no run without clipping to compare with)", lines
-        return "not observed (no run diverged without clipping: nothing to tame)", lines
+            return claim(Verdict.NOT_OBSERVED, "no run without clipping to compare with")
+        return claim(Verdict.NOT_OBSERVED, "no run diverged without clipping: nothing to tame")
     if all(t for _, t in cases):
-        return "holds", lines
+        return claim(Verdict.HOLDS)
     if not any(t for _, t in cases):
-        return "not observed", lines
+        return claim(Verdict.NOT_OBSERVED)
     modes = sorted({m for m, _ in cases})
     good = [m for m in modes if all(t for mm, t in cases if mm == m)]
     if good and len(modes) > 1:
-        return f"holds only under a condition: only when clipping by {' and '.join(good)}", lines
-    return (f"holds only under a condition: {sum(t for _, t in cases)} of {len(cases)} "
-            "diverging runs tamed"), lines
+        return claim(Verdict.CONDITION, f"only when clipping by {' and '.join(good)}")
+    return claim(Verdict.CONDITION, f"{sum(t for _, t in cases)} of {len(cases)} diverging "
+                 "runs tamed")
 
 
 FORGET_RULE = ("per model, the largest forget bias studied against the smallest: (a) its decay "
@@ -165,9 +193,12 @@ FORGET_RULE = ("per model, the largest forget bias studied against the smallest:
                "otherwise.")
 
 
-def forget_bias_verdict(runs: list[dict]) -> tuple[str, list[str]]:
-    """(verdict, evidence lines) by FORGET_RULE."""
-    lines, results = [], []
+FORGET_TITLE = "A forget-gate bias of 1 keeps gradients alive and helps the LSTM learn"
+
+
+def forget_bias_verdict(runs: list[dict]) -> Claim:
+    """The claim decided by FORGET_RULE."""
+    lines, results, numbers = [], [], []
     for (model,), rs in _groups(runs, "model").items():
         by_bias = {v: g for (v,), g in _groups(rs, "variant").items()}
         bias = {v: g[0]["model_config"].get("forget_bias") for v, g in by_bias.items()}
@@ -186,22 +217,28 @@ def forget_bias_verdict(runs: list[dict]) -> tuple[str, list[str]]:
         lines.append(f"- {model}: bias {bias[lo]:g} vs {bias[hi]:g}: decay/step at init "
                      f"{_fmt(fl)} vs {_fmt(fh)}; solved {sl} vs {sh} of {len(by_bias[lo])}; "
                      f"test {_mean_std(ml)} vs {_mean_std(mh)}")
+        numbers.append(f"{model} bias {bias[lo]:g} vs {bias[hi]:g}: solved {sl} vs {sh} of "
+                       f"{len(by_bias[lo])}")
+    rule = ("Gers, Schmidhuber & Cummins (2000); Jozefowicz, Zaremba & Sutskever (2015). "
+            f"Rule: {FORGET_RULE}")
+    number = "; ".join(numbers)
     if not results:
-        return "not observed (needs two forget biases for one model)", lines
+        return Claim(FORGET_TITLE, rule, Verdict.NOT_OBSERVED,
+                     "needs two forget biases for one model", lines)
     if all(a and b for a, b in results):
-        return "holds", lines
+        return Claim(FORGET_TITLE, rule, Verdict.HOLDS, "", lines, number)
     if any(a or b for a, b in results):
         what = [w for w, ok in (("gradient decay at init", any(a for a, _ in results)),
                                 ("outcome", any(b for _, b in results))) if ok]
-        return f"holds only under a condition: shown by {' and '.join(what)} only " \
-               "(or for some models only)", lines
-    return "not observed", lines
+        return Claim(FORGET_TITLE, rule, Verdict.CONDITION, f"shown by {' and '.join(what)} "
+                     "only (or for some models only)", lines, number)
+    return Claim(FORGET_TITLE, rule, Verdict.NOT_OBSERVED, "", lines, number)
 
 
-def clip_mode_verdict(runs: list[dict]) -> tuple[str, list[str]]:
+def clip_mode_verdict(runs: list[dict]) -> Claim:
     """TAMED_RULE per clipping mode: for each (model, seed), its run without clipping must
     diverge and each mode's run tame it."""
-    return clipping_verdict(runs, ("model", "seed"))
+    return clipping_verdict(runs, ("model", "seed"), CLIP_MODE_TITLE, CLIP_MODE_RULE)
 
 
 # ---------------------------------------------------------------- memory
@@ -228,25 +265,35 @@ def _gated(run: dict) -> bool | None:
     return True if run["family"] in GATED else False if run["family"] in VANILLA else None
 
 
-def memory_verdict(runs: list[dict]) -> tuple[str, list[str]]:
+MEMORY_TITLE = "Gated cells carry information over longer spans than a vanilla RNN"
+MEMORY_RULE = (f"the longest T solved per model ({SOLVED_RULE}); rule: every gated model's "
+               "exceeds every vanilla model's.")
+
+
+def memory_verdict(runs: list[dict]) -> Claim:
     """Rule: every gated model's longest T solved exceeds every vanilla model's (none solved
     counts as 0): 'holds'; some gated models only: 'holds only under a condition'."""
     longest = {(m, _gated(rs[0])): memory_table(rs)[1] or 0
                for (m,), rs in _groups(runs, "model").items()}
     lines = [f"- {m}: longest T solved {v or 'none'}" for (m, _), v in longest.items()]
+    number = "longest T solved: " + ", ".join(f"{m} {v or 'none'}" for (m, _), v in
+                                              longest.items())
     gated = [v for (_, g), v in longest.items() if g is True]
     vanilla = [v for (_, g), v in longest.items() if g is False]
+
+    def claim(verdict: Verdict, detail: str = "") -> Claim:
+        return Claim(MEMORY_TITLE, MEMORY_RULE, verdict, detail, lines, number)
+
     if not gated or not vanilla:
-        return "not observed (needs both a gated and a vanilla model)", lines
+        return claim(Verdict.NOT_OBSERVED, "needs both a gated and a vanilla model")
     beat = [g > max(vanilla) for g in gated]
     longest_t = max(r["x_value"] for r in runs)
     if all(beat):
-        return "holds", lines
+        return claim(Verdict.HOLDS)
     if any(beat):
-        return "holds only under a condition: not for every gated model", lines
-    why = " (every model solved every T studied: longer T needed to separate them)" \
-        if min(vanilla) >= longest_t else ""
-    return "not observed" + why, lines
+        return claim(Verdict.CONDITION, "not for every gated model")
+    return claim(Verdict.NOT_OBSERVED, "every model solved every T studied: longer T needed "
+                 "to separate them" if min(vanilla) >= longest_t else "")
 
 
 # ---------------------------------------------------------------- entry points

@@ -29,9 +29,10 @@ class Claim:
         return str(self.verdict) + (f": {self.detail}" if self.detail else "")
 
 
-def render_claim(c: Claim) -> list[str]:
-    return [f"### {c.title}", "", f"*Measurement and rule:* {c.measurement}", "",
-            *c.evidence, "", f"**Verdict: {c.verdict_text}**", ""]
+def render_claim(c: Claim, rule: bool = True) -> list[str]:
+    """A claim's section; rule=False where the section states the rule once for all its claims."""
+    said = [f"*Measurement and rule:* {c.measurement}", ""] if rule else []
+    return [f"### {c.title}", "", *said, *c.evidence, "", f"**Verdict: {c.verdict_text}**", ""]
 
 
 def tally(outcomes: list[bool], none: str, partly: str) -> tuple[Verdict, str]:

@@ -1,13 +1,15 @@
-"""speed.json, speed.csv and the MLflow runs of a speed benchmark (one run per grid and device)."""
+"""speed.json, speed.csv, metrics.json and the MLflow runs of a speed benchmark (one run per grid
+and device)."""
 
 from __future__ import annotations
 
 import csv
 import io
+import statistics
 from contextlib import ExitStack
 from pathlib import Path
 
-from rnnbench.io import atomic_dir, write_result
+from rnnbench.io import atomic_dir, write_json_atomic, write_result
 from rnnbench.speed.schema import SpeedResult
 from rnnbench.tracking import Tracker
 
@@ -56,6 +58,25 @@ def numba_series(points: list[dict]) -> dict[str, list[float]]:
     return series
 
 
+HEADLINE_RATIOS = ("gru/lstm",)  # the training-step ratio a claim is decided on (report/speed.py)
+
+
+def scalar_metrics(data: dict) -> dict:
+    """metrics.json (DVC's metrics file): the two scalars compared across experiments, the
+    machine's matmul rate (GFLOP/s, CPU or else the first device) and the median over shapes of
+    the GRU/LSTM training step time ratio, as shipped; speed.json keeps every measurement.
+    `dvc metrics show` is one table of every file's keys: these stay few and short."""
+    rates = data["matmul"]
+    device = "cpu" if "cpu" in rates else next(iter(rates), None)
+    out: dict = {"gflops": round(rates[device]["rate_gflops"], 2)} if device else {}
+    for name in HEADLINE_RATIOS:
+        vals = [r["median"] for r in data["ratios"] if r["name"] == name
+                and r["quantity"] == "train_step" and r.get("impl", "default") == "default"]
+        if vals:
+            out[name] = round(statistics.median(vals), 3)
+    return out
+
+
 def _runs(data: dict) -> list[tuple[str, str, int, dict[str, list[float]], dict[str, float]]]:
     """(grid, device, first step, series, single values) of every MLflow run to log."""
     runs = []
@@ -74,8 +95,9 @@ def _runs(data: dict) -> list[tuple[str, str, int, dict[str, list[float]], dict[
 
 
 def log_and_write(data: dict, out: Path, experiment: str, stage: str) -> None:
-    """Log the runs, add their ids to `data`, write out/ (speed.csv, speed.json) atomically,
-    attach the JSON to every run. Any failure marks the open runs FAILED and writes nothing."""
+    """Log the runs, add their ids to `data`, write out/ (speed.csv, speed.json, metrics.json)
+    atomically, attach the JSON to every run. Any failure marks the open runs FAILED and writes
+    nothing."""
     env = data["environment"]
     tags = {"kind": "speed", "stage": stage, "cpu_model": str(env["cpu_model"]),
             "gpu_name": str(env["gpu_name"]), **{k: str(v) for k, v in env["threads"].items()}}
@@ -84,7 +106,8 @@ def log_and_write(data: dict, out: Path, experiment: str, stage: str) -> None:
         for grid, device, first, series, single in _runs(data):
             t = stack.enter_context(Tracker(
                 experiment, run_name=f"speed-{grid}-{device}",
-                tags={**tags, "device": device, "grid": grid}, params=data["config"]))
+                tags={**tags, "device": device, "grid": grid}, params=data["config"],
+                source=stage))
             t.log_series(series, first_step=first)
             t.log_metrics(single)
             trackers.append(t)
@@ -93,5 +116,6 @@ def log_and_write(data: dict, out: Path, experiment: str, stage: str) -> None:
         with atomic_dir(out, kind="speed") as tmp:
             (tmp / "speed.csv").write_text(csv_text(data["configs"]), encoding="utf-8")
             write_result(tmp / "speed.json", SpeedResult, data)
+            write_json_atomic(tmp / "metrics.json", scalar_metrics(data))
             for t in trackers:  # from the private folder, never from a shared `out`
                 t.log_artifact(tmp / "speed.json")

@@ -3,10 +3,10 @@
 A study is a list of variants (each a list of `--set` overrides on top of params.yaml) crossed
 with models and seeds; every run goes through `training.run.run_training`, the one training loop,
 and is an ordinary MLflow run tagged study/variant/kind. `run_study` writes one folder per run,
-out/<variant-slug>/<model>/seed<k>/ (metrics.json, curves.csv, model.pt, probes.json), then
-out/summary.json (its schema: rnnbench.study.schema.StudySummary), atomically, only once every
-run has finished: an exception midway leaves no summary.json. A diverged run is a result
-(status 'diverged').
+out/<variant-slug>/<model>/seed<k>/ (result.json, metrics.json, curves.csv, model.pt,
+probes.json), then out/summary.json (its schema: rnnbench.study.schema.StudySummary),
+atomically, only once every run has finished: an exception midway leaves no summary.json. A
+diverged run is a result (status 'diverged').
 
 Gradient figures come from probes.json, not from MLflow: the probe at initialisation gives the
 decay of ||dL/dh_t|| per step, its horizons and the ratio at the longest lag (> 1: the gradient

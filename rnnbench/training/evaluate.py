@@ -1,4 +1,4 @@
-"""Evaluations of a trained model beyond its test split, recorded in every run's metrics.json:
+"""Evaluations of a trained model beyond its test split, recorded in every run's result.json:
 
 - train_split_metrics: the task's metrics on (the first rows of) the training split, so that
   every run has a train/validation gap (the overfitting claim);

@@ -20,13 +20,37 @@ from rnnbench.models.recurrent import RecurrentNet
 from rnnbench.probes.unrolled import can_unroll
 from rnnbench.tasks.data import data_config, make_data, read_data
 from rnnbench.tasks.registry import get_task
-from rnnbench.tracking import Tracker
+from rnnbench.tracking import Tracker, run_name
 from rnnbench.training.encode import DTYPES, encode_inputs, encode_targets
 from rnnbench.training.evaluate import length_points, memory_gates, train_split_metrics
 from rnnbench.training.fit import fit, planned_steps, resolve_device
-from rnnbench.training.schema import RUN_SCHEMA_VERSION, RunMetrics
+from rnnbench.training.schema import RUN_SCHEMA_VERSION, RunResult, RunScalars
 
-OUTPUTS = ("metrics.json", "curves.csv", "model.pt", "probes.json", "showcase.json")
+# result.json: the whole record (configs, facts, baseline, breakdowns, beyond-test evaluations);
+# metrics.json: only the scalars a user compares across runs (DVC's metrics file).
+OUTPUTS = ("result.json", "metrics.json", "curves.csv", "model.pt", "probes.json",
+           "showcase.json")
+
+
+def _round(v: float, digits: int) -> float:
+    return float(f"{v:.{digits}g}")
+
+
+def scalar_metrics(result: dict) -> dict:
+    """metrics.json of a run's record: the test metric, solved, steps, the step it was solved
+    at, training time, time to solve and parameters, rounded to what a table shows (result.json
+    keeps the exact values); unknowns left out. Short names: `dvc metrics show` is one table
+    of every run's keys side by side."""
+    test = result["test"].get(result["metric"])
+    out = {"test": _round(test, 6) if test is not None and math.isfinite(test) else None,
+           "solved": bool(result["solved"]),
+           "steps": result["steps"], "solve_at": result["steps_to_solve"],
+           "train_s": None if result["train_time_s"] is None
+           else round(result["train_time_s"], 2),
+           "solve_s": None if result["time_to_solve_s"] is None
+           else round(result["time_to_solve_s"], 2),
+           "params": result["n_params"]}
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def curves_csv(rows: list[dict]) -> str:
@@ -118,8 +142,12 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
     run_params = {"task": data_config(task_cfg), "model": model_cfg.model_dump(mode="json"),
                   "train": train_cfg.model_dump(mode="json"), "seed": seed,
                   "data_seed": params.data.seed, "n_params": n_params}
-    with Tracker(params.experiment, f"{model_name}/{task_name}/seed{seed}", tags,
-                 run_params) as tracker:
+    with Tracker(params.experiment, run_name(model_name, task_name, seed, tags), tags,
+                 run_params, source=stage) as tracker:
+        tracker.log_dataset(task_name, meta["sha256"],
+                            {"path": str(data_dir) if data_dir else "generated in memory",
+                             "task": task_name, "data_seed": params.data.seed},
+                            {"sizes": meta.get("sizes", {})})
         def on_epoch(row: dict, series: dict) -> None:
             tracker.log_series(series, first_step=row["step"] - len(series["train_loss"]) + 1)
             # train_loss is logged per step above; the row's epoch mean would collide with it
@@ -151,7 +179,7 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
             "family": model_cfg.family, "facts": fam.facts(model_cfg), "seed": seed,
             "stage": stage,
             "model_config": model_cfg.model_dump(mode="json"), "task_config": data_config(task_cfg),
-            "mlflow_run_id": tracker.run_id, **result.summary(),
+            "mlflow_run_id": tracker.run_id, "git_commit": tracker.commit, **result.summary(),
             "metric": spec.metric, "higher_is_better": spec.higher_is_better,
             "claims": list(spec.claims), "definition": spec.definition,
             "solved_threshold": spec.solved_threshold,
@@ -167,7 +195,8 @@ def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
                                "solved": float(metrics["solved"])}, step=result.steps)
         tracker.set_tags({"status": result.status, "device": str(device)})
         with atomic_dir(out, kind="train") as tmp:
-            write_result(tmp / "metrics.json", RunMetrics, metrics)
+            write_result(tmp / "result.json", RunResult, metrics)
+            write_result(tmp / "metrics.json", RunScalars, scalar_metrics(metrics))
             (tmp / "curves.csv").write_text(curves_csv(result.curves), encoding="utf-8")
             torch.save(model.state_dict(), tmp / "model.pt")
             write_json_atomic(tmp / "probes.json", probe.results if probe else [])

@@ -51,9 +51,9 @@ class TrainConfig(StrictModel):
 RUN_SCHEMA_VERSION = 1
 
 
-class RunMetrics(ResultModel):
-    """metrics.json: one training run (rnnbench.training.run writes it; the report, the
-    studies and the sweeps read it)."""
+class RunResult(ResultModel):
+    """result.json: one training run's whole record (rnnbench.training.run writes it; the
+    report, the studies and the sweeps read it)."""
 
     schema_version: Literal[1]
     task: str
@@ -65,6 +65,7 @@ class RunMetrics(ResultModel):
     model_cfg: dict[str, Any] = Field(alias="model_config")  # resolved width included
     task_config: dict[str, Any]
     mlflow_run_id: str
+    git_commit: str  # the code the run was trained with
     status: Literal["ok", "diverged"]
     reason: str | None
     diverged_at_step: int | None
@@ -98,3 +99,16 @@ class RunMetrics(ResultModel):
     train_eval: dict[str, Any]  # the final model on (part of) the training split
     lengths: dict[str, Any] | None  # the same weights at longer lengths
     gates: dict[str, Any] | None  # keep-gate statistics over the memory spans
+
+
+class RunScalars(ResultModel):
+    """metrics.json: the scalars of result.json a user compares across runs (`dvc metrics
+    show`), rounded; unknown ones left out."""
+
+    test: float | None = None  # the task's metric on the test split
+    solved: bool
+    steps: int
+    solve_at: int | None = None  # steps to the threshold
+    train_s: float | None = None
+    solve_s: float | None = None
+    params: int
