@@ -101,3 +101,26 @@ def complete_metrics(partial: dict) -> dict:
     """A hand-made metrics.json with the fields a test leaves out filled in, so that it matches
     the schema (rnnbench.training.schema.RunResult) the report reads it through."""
     return {**RUN_DEFAULTS, **partial}
+
+
+STUDY_RUN_DEFAULTS = {
+    "slug": "v", "path": "v/m/seed0", "mlflow_run_id": "0" * 32, "reason": None,
+    "val_metric": None, "baselines": {}, "steps": 1, "time_to_solve_s": None,
+    "train_time_s": 1.0, "n_params": 1, "train_metric": None, "best_val_metric": None,
+}
+
+
+def family_facts(family: str) -> dict:
+    """The registry facts a run of `family` records (rnnbench.models.families)."""
+    from rnnbench.models.families import FAMILIES
+
+    return FAMILIES[family].facts(FAMILIES[family].config(family=family))
+
+
+def complete_summary(partial: dict) -> dict:
+    """A hand-made study summary.json completed to its schema (rnnbench.study.schema)."""
+    runs = [{**STUDY_RUN_DEFAULTS, "facts": family_facts(r["family"]), **r}
+            for r in partial.get("runs", [])]
+    variants = [{"slug": v["label"], "x_value": None, **v} for v in partial.get("variants", [])]
+    return {"schema_version": 1, "x": None, "params_path": "params.yaml", "stage": "test",
+            "wall_time_s": 1.0, "processes": 1, **partial, "runs": runs, "variants": variants}

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 from rnnbench.report.build import build_report
+from tests.conftest import complete_summary
 from tests.test_report import result, write
 from tests.test_study import run as study_run
 
@@ -62,7 +63,7 @@ def write_fixture(root: Path) -> tuple[Path, Path]:
                "variants": [{"label": f"T={x}", "overrides": [f"tasks.adding.seq_len={x}"]}
                             for x in (10, 50)]}
     (root / "study" / "mem").mkdir(parents=True)
-    (root / "study" / "mem" / "summary.json").write_text(json.dumps(summary))
+    (root / "study" / "mem" / "summary.json").write_text(json.dumps(complete_summary(summary)))
     return train, root / "study"
 
 

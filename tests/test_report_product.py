@@ -60,8 +60,8 @@ def test_the_summary_comes_first_then_environment_then_every_section(built):
     assert [h for h in h2 if h in SECTIONS] == SECTIONS
     assert h2[0] == "Summary" and h2[1] == "Environment"
     summary = text.split("## Summary")[1].split("## Environment")[0]
-    assert "Claims tested: **16**; holds: 2, holds only under a condition: 1, not observed: 8, " \
-           "not measured in this profile: 5" in summary
+    assert "Claims tested: **17**; holds: 2, holds only under a condition: 1, not observed: 8, " \
+           "not measured in this profile: 6" in summary
     assert "`adding`: best test mse **0.003** (lstm; trivial baseline 0.1667, lower is " \
            "better); solved 2/4 runs" in summary
     assert "`sine`: every run diverged (1 run)" in summary
@@ -75,7 +75,7 @@ def test_each_claim_row_links_to_its_section_and_states_its_verdict(built):
     _, text, _ = built
     by_anchor = sections(text)
     rows = summary_rows(text)
-    assert len(rows) == 16
+    assert len(rows) == 17
     seen = set()
     for title, verdict, number, _section in rows:
         m = re.fullmatch(r"\[(.+)\]\(#(.+)\)", title)
@@ -134,7 +134,7 @@ def test_the_html_page_holds_the_same_content_with_figures_embedded(built):
     ids = re.findall(r'<h[1-6] id="([^"]+)"', page)
     assert ids == [a for _, a in headings(text)]
     links = [unquote(a) for a in re.findall(r'href="#([^"]+)"', page)]  # as a browser reads it
-    assert len(links) == 16 and set(links) <= set(ids)
+    assert len(links) == 17 and set(links) <= set(ids)
     images = re.findall(r'<img src="([^"]+)"', page)
     assert len(images) == len(re.findall(r"!\[[^\]]*\]\(figures/", text)) >= 3
     assert all(src.startswith("data:image/png;base64,") for src in images)

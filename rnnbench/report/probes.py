@@ -206,8 +206,8 @@ def probes_section(probes_by_task: dict[str, dict[str, list[dict]]],
            "the top layer's directions that the loss reads at their last step only "
            "(rnnbench/probes/bound.py); the cell shows the largest ratio over its bound, and "
            "FAILED when it exceeds 1 beyond rounding.", "",
-           f"*Claim:* {CLAIM.lower()}. *Rule:* {RULE} Each task below shows its evidence and "
-           "verdict.", ""]
+           f"*Claim:* {CLAIM[0].lower() + CLAIM[1:]}. *Rule:* {RULE} Each task below shows its "
+           "evidence and verdict.", ""]
     for task, by_model in probes_by_task.items():
         first = next((r for rs in by_model.values() for r in rs), None)
         if first is None:
