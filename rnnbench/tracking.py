@@ -106,14 +106,19 @@ def library_versions() -> dict[str, str]:
 LOCK_RETRIES = 8  # SQLite's own busy wait is 5 s; then 0.2, 0.4, ... 25.6 s more
 
 
+# Errors another writer causes, that the same call succeeds past: SQLite busy, and two runs
+# logging the same dataset at once (each inserts it; the retry finds the other's row).
+RETRY_ON = ("database is locked", "UNIQUE constraint failed: datasets.")
+
+
 def retry_locked(fn: Callable, *args, **kwargs):
-    """fn(*args, **kwargs), retried while SQLite says "database is locked" (another process is
-    writing; the failed statement was rolled back, so a retry records nothing twice)."""
+    """fn(*args, **kwargs), retried while another writer is in the way (RETRY_ON); the failed
+    statement was rolled back, so a retry records nothing twice."""
     for attempt in range(LOCK_RETRIES + 1):
         try:
             return fn(*args, **kwargs)
         except Exception as exc:
-            if "database is locked" not in str(exc) or attempt == LOCK_RETRIES:
+            if not any(m in str(exc) for m in RETRY_ON) or attempt == LOCK_RETRIES:
                 raise
             time.sleep(0.2 * 2 ** attempt)
 
@@ -234,6 +239,18 @@ def run_name(model: str, task: str, seed: int, tags: dict[str, str]) -> str:
     return f"{group}: {tags['variant']} · {base}" if tags.get("variant") else f"{group} · {base}"
 
 
+def interrupt_in(exc: BaseException | None) -> KeyboardInterrupt | None:
+    """The KeyboardInterrupt (Ctrl-C, or SIGTERM through commands.guarded) behind `exc`, if
+    any: one that lands inside SQLAlchemy or an import surfaces as another error."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 class Tracker:
     """One MLflow run: `with Tracker(...) as t: t.log_metrics(...)`; ends FINISHED, FAILED, or
     KILLED when SIGINT or SIGTERM stopped it (commands.guarded raises KeyboardInterrupt)."""
@@ -307,8 +324,18 @@ class Tracker:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
-        if exc_type is not None and issubclass(exc_type, KeyboardInterrupt):
-            self.end(status="KILLED", reason=f"stopped by {str(exc) or 'SIGINT'}")
+        stop = interrupt_in(exc)
+        if stop is not None:
+            try:  # once, without retries: the interrupt may have left this process's own
+                # transaction holding the store's lock; a later run marks it KILLED then
+                # (mark_stale_runs)
+                inner = self.client._inner
+                inner.set_tag(self.run_id, "failure_reason", f"stopped by {str(stop) or 'SIGINT'}")
+                inner.set_terminated(self.run_id, status="KILLED")
+            except Exception:
+                pass
+            if stop is not exc:  # a library turned the interrupt into its own error
+                raise stop
         elif exc_type is not None:  # a bug: record it, then let it propagate
             self.end(failed=True, reason=f"{exc_type.__name__}: {exc}"[:5000])
         elif self.client.get_run(self.run_id).info.status == "RUNNING":

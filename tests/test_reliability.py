@@ -191,6 +191,11 @@ TRAIN_LONG = ["train", "--task", "adding", "--model", "rnn", "--seed", "5",
                 for a in ("--set", s)]]
 
 
+# training that outlasts any test: no step or epoch cap in reach, no stop at the threshold
+FOREVER = ["--set", "tasks.adding.train.max_steps=100000", "--set", "train.max_epochs=100000",
+           "--set", "tasks.adding.train.early_stop=false"]
+
+
 def store_runs(store: Path) -> list[tuple[str, str, str]]:
     """(name, status, failure reason) of every run in a SQLite store, read without MLflow."""
     if not (store / "mlflow.db").exists():
@@ -233,7 +238,7 @@ def test_a_stopped_run_ends_killed_in_one_line_and_keeps_the_previous_result(
         sig, status, tmp_path, _private_mlflow):
     out = tmp_path / "out"
     before = previous_result(out)
-    p = start([*TRAIN_LONG, "--set", "tasks.adding.train.max_steps=100000"], out)
+    p = start([*TRAIN_LONG, *FOREVER], out)
     wait_running(_private_mlflow, p)
     p.send_signal(sig)
     _, err = p.communicate(timeout=60)
@@ -252,7 +257,7 @@ def test_a_stopped_run_ends_killed_in_one_line_and_keeps_the_previous_result(
 
 
 def test_a_run_killed_outright_is_marked_killed_by_the_next_run(tmp_path, _private_mlflow):
-    p = start([*TRAIN_LONG, "--set", "tasks.adding.train.max_steps=100000"], tmp_path / "a")
+    p = start([*TRAIN_LONG, *FOREVER], tmp_path / "a")
     wait_running(_private_mlflow, p)
     p.kill()  # SIGKILL: the run cannot end itself
     p.wait()
@@ -273,7 +278,7 @@ def test_a_stopped_study_stops_its_workers_and_ends_their_runs_killed(tmp_path,
         "kind": "sigma", "processes": 2, "task": "adding", "models": ["rnn"], "seeds": [0],
         "x": "models.rnn.w_hh_scale",
         "common": [s for s in TINY if s.startswith(("tasks.adding", "models.rnn"))
-                   and "max_steps" not in s] + ["tasks.adding.train.max_steps=100000"],
+                   and "max_steps" not in s] + FOREVER[1::2],
         "variants": {"a": ["models.rnn.w_hh_scale=0.5"], "b": ["models.rnn.w_hh_scale=1.0"],
                      "c": ["models.rnn.w_hh_scale=1.5"]}}}
     params = tmp_path / "params.yaml"
@@ -329,6 +334,7 @@ from rnnbench.tracking import Tracker
 i, start = sys.argv[1], float(sys.argv[2])
 time.sleep(max(0.0, start - time.time()))
 with Tracker("race", f"w{i}", {"model": "m", "task": "t", "seed": i}, {"i": i}) as t:
+    t.log_dataset("adding", "ab" * 32, {"task": "adding"}, {"rows": 1})  # the same, by all
     t.log_metrics({"x": float(i)})
 """
 
@@ -407,3 +413,28 @@ def test_the_summary_counts_what_ran():
     assert TALLY["bad_inputs_tried"] >= 200
     assert TALLY["bad_inputs_clear_error"] == TALLY["bad_inputs_tried"]
     assert TALLY["runs_lost"] == 0 and TALLY["faults_injected"] > 0
+
+
+def test_a_call_another_writer_got_in_the_way_of_is_retried(monkeypatch):
+    from rnnbench import tracking
+
+    monkeypatch.setattr(tracking.time, "sleep", lambda s: None)
+    for message in ("database is locked", "UNIQUE constraint failed: datasets.experiment_id"):
+        calls = []
+
+        def flaky(x, message=message, calls=calls):
+            calls.append(x)
+            if len(calls) < 3:
+                raise RuntimeError(f"(sqlite3.OperationalError) {message}")
+            return x * 2
+
+        assert tracking.retry_locked(flaky, 21) == 42 and len(calls) == 3
+    calls = []
+
+    def broken(x):
+        calls.append(x)
+        raise RuntimeError("UNIQUE constraint failed: runs.run_uuid")  # a bug: never retried
+
+    with pytest.raises(RuntimeError):
+        tracking.retry_locked(broken, 1)
+    assert len(calls) == 1
