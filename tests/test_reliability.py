@@ -33,6 +33,10 @@ SUMMARY = ROOT / "results" / "reliability" / "summary.json"
 @pytest.fixture(scope="module", autouse=True)
 def _summary(request):
     yield
+    for proc in STARTED:  # a failed test must not leave training behind
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     from rnnbench.io import write_json_atomic
 
     line = ("reliability: {faults_injected} faults injected, {runs_survived} runs survived, "
@@ -210,10 +214,14 @@ def store_runs(store: Path) -> list[tuple[str, str, str]]:
     return rows
 
 
+STARTED: list[subprocess.Popen] = []  # killed when the module ends, whatever failed
+
+
 def start(argv: list[str], out: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "rnnbench.cli", *argv, "--out-outside",
+    STARTED.append(subprocess.Popen([sys.executable, "-m", "rnnbench.cli", *argv, "--out-outside",
                              "--out", str(out)], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True))
+    return STARTED[-1]
 
 
 def wait_running(store: Path, proc: subprocess.Popen, n: int = 1) -> None:
