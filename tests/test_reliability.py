@@ -308,6 +308,34 @@ def test_a_stopped_study_stops_its_workers_and_ends_their_runs_killed(tmp_path,
     TALLY["runs_survived"] += 1
 
 
+IN_FINALIZER = """
+import signal, sys, time
+from rnnbench.study import run
+run._worker_init()
+run._IN_JOB.append("job")
+
+class Finalized:
+    def __del__(self):  # the signal lands while a finalizer runs, as in SQLAlchemy's gc hooks
+        signal.raise_signal(signal.SIGTERM)
+        sum(range(1000))
+
+try:
+    Finalized()
+    deadline = time.monotonic() + 5  # the run goes on
+    while time.monotonic() < deadline:
+        pass
+    print("went on")
+except KeyboardInterrupt as e:
+    print("stopped:", e)
+"""
+
+
+def test_a_stop_that_lands_in_a_finalizer_still_stops_the_worker():
+    p = subprocess.run([sys.executable, "-c", IN_FINALIZER], cwd=ROOT, capture_output=True,
+                       text=True, timeout=60)
+    assert p.stdout.strip() == "stopped: SIGTERM" and "Traceback" not in p.stderr, p
+
+
 def test_a_full_disk_is_one_line_and_keeps_the_previous_result(tmp_path, monkeypatch,
                                                                  _private_mlflow):
     import errno

@@ -205,13 +205,29 @@ STOP_GRACE_S = 10.0  # a stopped worker's time to end its run KILLED before SIGK
 
 def _worker_init() -> None:
     def stop(signum, _frame):
-        _STOPPING.append(signum)
+        if signum == signal.SIGALRM:  # the re-raise armed below
+            signum = _STOPPING[-1]
+        else:
+            _STOPPING.append(signum)
         if not _IN_JOB:  # idle, waiting for work: nothing to end, nothing to say
             os._exit(143)
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
+    default_hook = sys.unraisablehook
+
+    def swallowed(unraisable) -> None:
+        # Python runs a signal handler wherever the main thread is, a finalizer or a weakref
+        # callback (SQLAlchemy's) included; an exception raised there is printed with its
+        # traceback and dropped, and the run would go on. Raise it again a moment later, once
+        # the finalizer has returned (re-raising the signal here would land in this hook).
+        if _STOPPING and isinstance(unraisable.exc_value, KeyboardInterrupt):
+            signal.setitimer(signal.ITIMER_REAL, 0.05)
+            return
+        default_hook(unraisable)
+
+    sys.unraisablehook = swallowed
+    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
+        signal.signal(signum, stop)
 
 
 def _run_in_worker(job: dict) -> dict | None:
