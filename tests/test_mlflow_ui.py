@@ -27,7 +27,8 @@ def free_port() -> int:
 
 
 def test_the_ui_opens_on_named_runs_with_dataset_and_source(chromium, tmp_path):  # noqa: F811
-    from rnnbench.tracking import Tracker, tracking_uri, ui_url
+    from rnnbench.store import tracking_uri
+    from rnnbench.tracking import Tracker, ui_url
 
     for model, tags in (("rnn", {}), ("rnn", {"study": "sigma", "variant": "σ=1.5"})):
         from rnnbench.tracking import run_name

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rnnbench.tracking import Tracker, flatten, project_root, tracking_uri
+from rnnbench.io import project_root
+from rnnbench.store import tracking_uri
+from rnnbench.tracking import Tracker, flatten
 from tests.conftest import mlflow_runs
 
 
@@ -77,7 +79,7 @@ def test_run_names_and_groups_say_what_a_row_is(monkeypatch):
 def test_an_experiment_made_before_kinds_gets_its_kind(tmp_path):
     from mlflow.tracking import MlflowClient
 
-    from rnnbench.tracking import ensure_experiment
+    from rnnbench.store import ensure_experiment
 
     uri = f"sqlite:///{tmp_path / 'm.db'}"
     c = MlflowClient(tracking_uri=uri)
@@ -131,7 +133,7 @@ def test_the_ui_gives_older_experiments_their_kind_before_it_starts(monkeypatch,
 
     from rnnbench import tracking
 
-    c = MlflowClient(tracking_uri=tracking.tracking_uri())  # not mlflow's global URI
+    c = MlflowClient(tracking_uri=tracking_uri())  # not mlflow's global URI
     old = c.create_experiment("made-before-kinds")
     started = []
     monkeypatch.setattr(tracking.subprocess, "call", lambda cmd: started.append(cmd) or 0)

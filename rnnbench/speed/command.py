@@ -26,7 +26,7 @@ def run(args) -> int:
     out = Path(args.out)
     check_out(args, out)
     check_output_dir(out, "speed")
-    from rnnbench.tracking import check_reachable
+    from rnnbench.store import check_reachable
 
     check_reachable()
     pin_env_threads(params.speed.threads)

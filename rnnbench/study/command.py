@@ -31,7 +31,7 @@ def run(args) -> int:
     out = Path(args.out or f"results/study/{args.name}")
     check_out(args, out)
     check_output_dir(out, "study")
-    from rnnbench.tracking import check_reachable
+    from rnnbench.store import check_reachable
 
     check_reachable()
     pin_env_threads(params.train.threads)

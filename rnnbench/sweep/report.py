@@ -12,7 +12,8 @@ from rnnbench.config import UserError
 def sweep_report(name: str, params_path: Path, out: Path) -> tuple[Path, int]:
     from rnnbench.params import load_params
     from rnnbench.report.build import build_report, check_report_out
-    from rnnbench.tracking import download_results, tracking_uri
+    from rnnbench.store import tracking_uri
+    from rnnbench.tracking import download_results
 
     experiment = load_params(params_path).experiment
     check_report_out(out)

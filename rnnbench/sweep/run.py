@@ -83,8 +83,9 @@ def run_sweep(path: Path, out: Path, address: str | None = None, cpus: int | Non
     from rnnbench.io import mark_output_dir, write_json_atomic
     from rnnbench.models.families import FAMILIES
     from rnnbench.params import load_params
+    from rnnbench.store import check_reachable, ensure_experiment
     from rnnbench.sweep.plan import load_sweep
-    from rnnbench.tracking import check_reachable, ensure_experiment, final_runs, record_failure
+    from rnnbench.tracking import final_runs, record_failure
 
     cfg, trials = plan(path)  # every mistake in the sweep itself stops it here
     uri = check_reachable()

@@ -34,7 +34,7 @@ def run(args) -> int:
     out = Path(args.out or f"results/adhoc/{args.model}/{args.task}/seed{args.seed}")
     check_out(args, out)
     check_output_dir(out, "train")
-    from rnnbench.tracking import check_reachable
+    from rnnbench.store import check_reachable
 
     check_reachable()
     pin_env_threads(params.train.threads)
