@@ -4,18 +4,18 @@ VENV   ?= .venv
 BIN    := $(abspath $(VENV))/bin
 export PATH := $(BIN):$(PATH)
 export NUMBA_CACHE_DIR ?= $(abspath .numba_cache)
+# Unset where the environment sets it, so that Python keeps each module's bytecode (__pycache__)
+# the first time it imports it: otherwise every stage would compile torch's and MLflow's sources.
+unexport PYTHONDONTWRITEBYTECODE
 
 .PHONY: setup fonts run test test-all test-browser lint ui clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
+	@# No byte-compiling at install (pip would compile all 20,000 files, ~45 s even on every
+	@# core): Python compiles each module the first time it is imported and keeps the .pyc.
 	$(BIN)/python -m pip install --quiet --no-compile -c constraints.txt -e '.[dev]'
-	@# pip byte-compiles file by file; compileall uses every core (a minute saved on 2 cores).
-	@# Left out: the packages' own test suites (a quarter of the files, never imported here)
-	@# and torch's one test helper in Python 3.12 syntax, which pip skips as well.
-	$(BIN)/python -m compileall -q -j 0 \
-	  -x '/tests/|torch/testing/_internal/py312_intrinsics\.py' $(VENV)/lib
 	touch $@
 
 setup: $(VENV)/.installed fonts  ## create .venv with the exact versions in constraints.txt
