@@ -1,4 +1,4 @@
-"""The `rnnbench` command: the stages' commands (data, train, speed, study, report) and list,
+"""The `rnnbench` command: the stages' commands (data, train, grid, speed, study, report) and list,
 compile, ui, compare, sweep, server, warm."""
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ from rnnbench.study import command as study_cmd
 from rnnbench.sweep import command as sweep_cmd
 from rnnbench.tasks import command as data_cmd
 from rnnbench.training import command as train_cmd
+from rnnbench.training import grid_command as grid_cmd
 
-STAGE_COMMANDS = {m.NAME: m for m in (data_cmd, train_cmd, speed_cmd, study_cmd, report_cmd)}
+STAGE_COMMANDS = {m.NAME: m for m in (data_cmd, train_cmd, grid_cmd, speed_cmd, study_cmd,
+                                      report_cmd)}
 
 
 def cmd_list(args) -> int:

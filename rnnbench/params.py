@@ -38,41 +38,39 @@ class DataConfig(StrictModel):
 class GridBlock(StrictModel):
     models: list[str] = Field(min_length=1)
     tasks: list[str] = Field(min_length=1)
-    # an extra block's own seeds (e.g. more seeds for the runs the headline claims rest on);
+    # the block's own seeds (e.g. more seeds for the runs the headline claims rest on);
     # null: grid.seeds
     seeds: list[Seed] | None = Field(None, min_length=1)
 
 
-class GridConfig(GridBlock):
-    """Which (model, task, seed) runs the pipeline trains: models x tasks x seeds, plus each
-    extra block's models x tasks x seeds. Blocks pair models with the tasks they serve (an
-    encoder-decoder with seq2seq tasks, bidirectional models with non-causal ones); each block
-    is its own DVC stage, train_<block name>, in dvc.yaml."""
+class GridConfig(StrictModel):
+    """Which (model, task, seed) runs the pipeline trains: each block's models x tasks x seeds.
+    Blocks pair models with the tasks they serve (an encoder-decoder with seq2seq tasks,
+    bidirectional models with non-causal ones); each block is one DVC stage, train@<name>,
+    which trains its runs `processes` at a time (seeded, single-threaded: the results do not
+    depend on it)."""
 
     seeds: list[Seed] = Field(min_length=1)
-    extra: dict[str, GridBlock] = {}
-
-    def blocks(self) -> dict[str, GridBlock]:
-        """'grid' for the main block, 'grid.extra.<name>' for the others."""
-        return {"grid": self, **{f"grid.extra.{k}": b for k, b in self.extra.items()}}
+    processes: int = Field(1, ge=1, le=64)
+    blocks: dict[str, GridBlock] = Field(min_length=1)
 
     def block_runs(self, block: GridBlock) -> list[tuple[str, str, int]]:
         return [(m, t, s) for m in block.models for t in block.tasks
                 for s in (block.seeds or self.seeds)]
 
     def runs(self) -> list[tuple[str, str, int]]:
-        return list(dict.fromkeys(r for b in self.blocks().values() for r in self.block_runs(b)))
+        return [r for b in self.blocks.values() for r in self.block_runs(b)]
 
-    def check_one_stage_per_run(self) -> None:
-        """Each block is its own DVC stage, and two stages cannot write one run's folder."""
+    def check_one_block_per_run(self) -> None:
+        """Each block is its own DVC stage, and two stages cannot write one run's result."""
         seen: dict[tuple[str, str, int], str] = {}
-        for where, block in self.blocks().items():
+        for name, block in self.blocks.items():
             for run in self.block_runs(block):
-                if run in seen and seen[run] != where:
-                    raise ValueError(f"{where}: trains {run[0]} on {run[1]} with seed {run[2]}, "
-                                     f"as {seen[run]} does (one stage per run: give the block "
-                                     "other seeds, models or tasks)")
-                seen.setdefault(run, where)
+                if run in seen:
+                    raise ValueError(f"grid.blocks.{name}: trains {run[0]} on {run[1]} with seed "
+                                     f"{run[2]}, as grid.blocks.{seen[run]} does (one block per "
+                                     "run: give the block other seeds, models or tasks)")
+                seen[run] = name
 
 
 # One optional field per registered task. Field names are prefixed (a task called `copy` would
@@ -97,13 +95,14 @@ class Params(StrictModel):
 
     @model_validator(mode="after")
     def _cross_check(self) -> Params:
-        for where, names in (("models", self.models), ("grid.extra", self.grid.extra),
+        for where, names in (("models", self.models), ("grid.blocks", self.grid.blocks),
                              ("studies", self.studies or {})):
             for name in names:
                 if not NAME_RE.match(name):
                     raise ValueError(f"{where}.{name[:70]}: names must match {NAME_RE.pattern}")
         configured = self.configured_tasks()
-        for where, block in self.grid.blocks().items():
+        for name, block in self.grid.blocks.items():
+            where = f"grid.blocks.{name}"
             for i, m in enumerate(block.models):
                 if m not in self.models:
                     raise ValueError(f"{where}.models.{i} = {m!r}: unknown model "
@@ -119,7 +118,7 @@ class Params(StrictModel):
                     if reason is not None:
                         raise ValueError(f"{where}: model {m!r} ({self.models[m].family}) "
                                          f"cannot serve task {t!r} ({spec.shape}): {reason}")
-        self.grid.check_one_stage_per_run()
+        self.grid.check_one_block_per_run()
         return self
 
     def configured_tasks(self) -> list[str]:

@@ -27,11 +27,14 @@ BAD_OVERRIDES = [
     ("tasks.copy.delay=0", "tasks.copy.delay = 0: too short for the copy task"),
     ("tasks.sine.window=95", "tasks.sine.window = 95"),
     ("tasks.addng.seq_len=50", "tasks.addng: unknown key"),
-    ("grid.models=[rnn, transformer]", "grid.models.1 = 'transformer': unknown model"),
-    ("grid.tasks=[adding, translation]", "grid.tasks.1 = 'translation'"),
+    ("grid.blocks.main.models=[rnn, transformer]",
+     "grid.blocks.main.models.1 = 'transformer': unknown model"),
+    ("grid.blocks.main.tasks=[adding, translation]", "grid.blocks.main.tasks.1 = 'translation'"),
     ("grid.seeds=[-1]", "grid.seeds.0 = -1"),
-    ("grid.tasks=[adding]", "grid.extra.headline: trains numba_rnn on adding with seed 0, as grid "
-                            "does (one stage per run"),
+    ("grid.processes=0", "grid.processes = 0"),
+    ("grid.blocks={}", "grid.blocks"),
+    ("grid.blocks.main.tasks=[adding]", "grid.blocks.headline: trains numba_rnn on adding with "
+                                        "seed 0, as grid.blocks.main does (one block per run"),
     ("tasks.adding.n_train=0", "tasks.adding.n_train = 0"),
     ("experiment=", "experiment = ''"),
 ]

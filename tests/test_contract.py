@@ -169,9 +169,9 @@ def test_equal_budget_gives_gated_models_narrower_layers():
 def test_grid_block_pairing_a_model_with_a_task_it_cannot_serve_fails(params_path):
     from rnnbench.params import load_params
 
-    with pytest.raises(ConfigError, match=r"grid.extra.bad: model 's2s' \(seq2seq\) cannot serve "
+    with pytest.raises(ConfigError, match=r"grid.blocks.bad: model 's2s' \(seq2seq\) cannot serve "
                                           r"task 'adding' \(many_to_one\): the seq2seq family") \
             as err:
         load_params(params_path, ["models.s2s={family: seq2seq}",
-                                  "grid.extra.bad={models: [s2s], tasks: [adding]}"])
+                                  "grid.blocks.bad={models: [s2s], tasks: [adding]}"])
     assert "\n" not in str(err.value)

@@ -31,18 +31,20 @@ LAYERS = [
      "rnnbench.study.schema", "rnnbench.report.schema", "rnnbench.tasks.base",
      "rnnbench.tasks.registry", "rnnbench.tasks.*", "rnnbench.models.cost",
      "rnnbench.models.families", "rnnbench.models.contract"],
-    ["rnnbench.params", "rnnbench.io", "rnnbench.warm.client", "rnnbench.commands",
-     "rnnbench.tasks.data"],
+    ["rnnbench.params", "rnnbench.io", "rnnbench.store", "rnnbench.warm.client",
+     "rnnbench.commands", "rnnbench.tasks.data"],
     # networks and kernels
     ["rnnbench.kernels.*", "rnnbench.models.*", "rnnbench.training.encode"],
     ["rnnbench.training.step", "rnnbench.training.fit", "rnnbench.probes.*",
      "rnnbench.tracking"],
     ["rnnbench.training.evaluate", "rnnbench.training.run", "rnnbench.training.parity",
+     "rnnbench.training.pool", "rnnbench.training.block",
      "rnnbench.speed.*"],
     ["rnnbench.study.*"],
     ["rnnbench.report.*"],
     ["rnnbench.sweep.*"],
-    ["rnnbench.*.command", "rnnbench.compare_runs", "rnnbench.cli", "rnnbench.warm.server"],
+    ["rnnbench.*.command", "rnnbench.training.grid_command", "rnnbench.compare_runs",
+     "rnnbench.cli", "rnnbench.warm.server"],
 ]
 
 
@@ -116,18 +118,16 @@ def test_the_deps_test_catches_a_missing_dep():
 
 
 def test_every_grid_block_is_a_train_stage():
+    import yaml
+
     from rnnbench.params import load_params
 
-    params = load_params(ROOT / "params.yaml")
-    stages = stage_defs()
-    blocks = {f"train_{name}" for name in params.grid.extra} | {"train"}
-    assert {n for n in stages if n.startswith("train")} == blocks
-    for name, block in params.grid.extra.items():
-        matrix = stages[f"train_{name}"]["matrix"]
-        seeds = f"${{grid.extra.{name}.seeds}}" if block.seeds else "${grid.seeds}"
-        assert matrix == {"model": f"${{grid.extra.{name}.models}}",
-                          "task": f"${{grid.extra.{name}.tasks}}", "seed": seeds}
-        assert stages[f"train_{name}"]["deps"] == stages["train"]["deps"]
+    assert load_params(ROOT / "params.yaml").grid.blocks
+    assert [n for n in stage_defs() if n.startswith("train")] == ["train"]
+    train = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]
+    assert train["foreach"] == "${grid.blocks}"
+    assert "grid.blocks.${key}" in train["do"]["params"]
+    assert {"tasks", "models", "grid.seeds", "grid.processes"} <= set(train["do"]["params"])
 
 
 # ---------------------------------------------------------------- what stages load

@@ -40,17 +40,19 @@ def repo(tmp_path_factory):
     from rnnbench.config import apply_overrides
 
     raw = yaml.safe_load((dest / "params.yaml").read_text())
-    raw = apply_overrides(raw, TINY + ["grid.models=[rnn, gru]", "grid.tasks=[adding, sine]",
-                                       "grid.extra.suite={models: [gru], tasks: [chars]}",
-                                       "grid.extra.headline={models: [gru], tasks: [copy], "
+    raw = apply_overrides(raw, TINY + ["grid.blocks.main={models: [rnn, gru, lecture_rnn], "
+                                       "tasks: [sine]}",
+                                       "grid.blocks.suite={models: [rnn, gru], "
+                                       "tasks: [adding, chars]}",
+                                       "grid.blocks.headline={models: [gru], tasks: [copy], "
                                        "seeds: [1]}",  # a block with its own seeds
-                                       "grid.extra.bidirectional={models: [bigru], "
+                                       "grid.blocks.bidirectional={models: [bigru], "
                                        "tasks: [tagging]}", "models.bigru.hidden_size=8",
-                                       "grid.extra.seq2seq={models: [seq2seq_gru_attn], "
+                                       "grid.blocks.seq2seq={models: [seq2seq_gru_attn], "
                                        "tasks: [reverse]}",
-                                       "grid.extra.one_to_many={models: [gru], "
+                                       "grid.blocks.one_to_many={models: [gru], "
                                        "tasks: [draw_digits]}",
-                                       "grid.extra.state_free={models: [mingru], "
+                                       "grid.blocks.state_free={models: [mingru], "
                                        "tasks: [adding]}", "models.mingru.hidden_size=8",
                                        "experiment=tiny"])
     raw["studies"] = {"tiny": {  # one small study: two sigmas, the tiny adding task
@@ -74,14 +76,18 @@ def repo(tmp_path_factory):
 
 def test_outputs_mlflow_and_report_agree(repo):
     dest, _ = repo
-    expected = {("rnn", "adding"), ("rnn", "sine"), ("gru", "adding"), ("gru", "sine"),
-                ("lecture_rnn", "sine"), ("gru", "chars"), ("bigru", "tagging"),
-                ("seq2seq_gru_attn", "reverse"), ("gru", "draw_digits"), ("mingru", "adding")}
-    metrics = {}
-    for model, task in expected:
-        out = dest / "results" / "train" / model / task / "seed0"
+    expected = {("main", "rnn", "sine"), ("main", "gru", "sine"), ("main", "lecture_rnn", "sine"),
+                ("suite", "rnn", "adding"), ("suite", "gru", "adding"), ("suite", "rnn", "chars"),
+                ("suite", "gru", "chars"), ("bidirectional", "bigru", "tagging"),
+                ("seq2seq", "seq2seq_gru_attn", "reverse"), ("one_to_many", "gru", "draw_digits"),
+                ("state_free", "mingru", "adding")}
+    metrics, blocks = {}, {}
+    for block, model, task in expected:
+        out = dest / "results" / "train" / block / model / task / "seed0"
         assert (out / "model.pt").exists() and (out / "curves.csv").exists()
+        assert (dest / "results" / "metrics" / block / model / task / "seed0.json").exists()
         metrics[model, task] = json.loads((out / "result.json").read_text())
+        blocks[model, task] = block
     for task in ("adding", "sine"):
         meta = json.loads((dest / "data" / task / "meta.json").read_text())
         assert all(m["data_sha256"] == meta["sha256"] for (_, t), m in metrics.items() if t == task)
@@ -90,12 +96,13 @@ def test_outputs_mlflow_and_report_agree(repo):
     train_runs = [r for r in runs if r.data.tags.get("dvc_stage", "").startswith("train")]
     # one MLflow run per (model, task, seed): the headline block adds gru on copy, seed 1
     assert len(train_runs) == len(expected) + 1
-    assert (dest / "results" / "train" / "gru" / "copy" / "seed1" / "metrics.json").exists()
+    assert (dest / "results" / "metrics" / "headline" / "gru" / "copy" / "seed1.json").exists()
     by_id = {r.info.run_id: r for r in runs}
     for (model, task), m in metrics.items():
         run = by_id[m["mlflow_run_id"]]
         assert run.data.tags["dvc_stage"] == m["stage"]
-        assert m["stage"].startswith("train") and m["stage"].endswith(f"@{model}-{task}-0")
+        assert m["stage"] == f"train@{blocks[model, task]}"
+        assert run.data.tags["block"] == blocks[model, task]
         assert run.data.metrics[f"test_{m['metric']}"] == pytest.approx(m["test"][m["metric"]])
         assert run.info.status == ("FINISHED" if m["status"] == "ok" else "FAILED")
         assert run.info.artifact_uri.startswith((dest.resolve() / "mlruns").as_uri())
@@ -128,11 +135,10 @@ def test_dvc_knows_what_changed(repo):
     raw["models"]["gru"]["hidden_size"] = 6
     (dest / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     changed = set(json.loads(sh(["dvc", "status", "--json"], dest, env)))
-    # gru's train stages, and the study stages: a study's variants may name any preset, so
-    # they read the whole models section
-    assert changed == {"train@gru-adding-0", "train@gru-sine-0", "train_suite@gru-chars-0",
-                       "train_headline@gru-copy-1",
-                       "train_one_to_many@gru-draw_digits-0", "study@tiny"}
+    # every grid block (a block reads the whole models section: DVC cannot list its own
+    # presets), and the study stages: a study's variants may name any preset
+    assert changed == {"train@main", "train@suite", "train@headline", "train@bidirectional",
+                       "train@seq2seq", "train@one_to_many", "train@state_free", "study@tiny"}
     raw["models"]["gru"]["hidden_size"] = 8
     (dest / "params.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     assert json.loads(sh(["dvc", "status", "--json"], dest, env)) == {}
@@ -149,8 +155,8 @@ def test_editing_a_metric_function_makes_its_train_stages_stale(repo):
     source.write_text(edited)
     try:
         changed = json.loads(sh(["dvc", "status", "--json"], dest, env))
-        assert {"train@rnn-adding-0", "train@gru-adding-0"} <= set(changed)
-        assert "changed deps" in json.dumps(changed["train@rnn-adding-0"])
+        assert {f"train@{b}" for b in ("main", "suite", "headline")} <= set(changed)
+        assert "changed deps" in json.dumps(changed["train@suite"])
         assert all(n.startswith(("train", "data@", "study@", "speed", "report"))
                    for n in changed)
     finally:
@@ -161,7 +167,7 @@ def test_editing_a_metric_function_makes_its_train_stages_stale(repo):
 def test_metrics_plots_and_experiments(repo):
     dest, env = repo
     shown = sh(["dvc", "metrics", "show", "--json"], dest, env)
-    assert "results/train/gru/adding/seed0/metrics.json" in shown
+    assert "results/metrics/suite/gru/adding/seed0.json" in shown
     files = next(iter(json.loads(shown).values()))["data"]  # the workspace
     assert all(isinstance(v, int | float) for f in files.values() for v in f["data"].values())
     assert len({k for f in files.values() for k in f["data"]}) <= 9  # a table a terminal holds
@@ -175,9 +181,8 @@ def test_metrics_plots_and_experiments(repo):
     assert (dest / "plots_html" / "index.html").stat().st_size > 1000
     assert (dest / "reports" / "benchmark.html").read_text().startswith("<!DOCTYPE html>")
     out = sh(["dvc", "exp", "run", "-S", "tasks.sine.train.lr=0.003"], dest, env)
-    assert "Running stage 'train@rnn-sine-0'" in out
-    assert "Running stage 'train_lecture@lecture_rnn-sine-0'" in out
-    assert "Running stage 'train@rnn-adding-0'" not in out
+    assert "Running stage 'train@main'" in out and "Running stage 'data@sine'" in out
+    assert "Running stage 'data@adding'" not in out
     exps = json.loads(sh(["dvc", "exp", "show", "--json"], dest, env))
     lrs = [e["data"]["params"]["params.yaml"]["data"]["tasks"]["sine"]["train"].get("lr")
            for rev in exps for e in (rev.get("experiments") or []) for e in e["revs"]]

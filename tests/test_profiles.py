@@ -40,7 +40,7 @@ def test_the_full_suite_validates_when_merged():
         cfg["train"] = {**(cfg.get("train") or {}), **(over.get("train") or {})}
         raw["tasks"][task] = cfg
     params = validate(Params, raw, "full-suite")
-    assert "draw_digits" in params.grid.extra["one_to_many"].tasks
+    assert "draw_digits" in params.grid.blocks["one_to_many"].tasks
 
 
 def test_the_full_speed_profile_validates_and_times_t_from_50_to_4096():

@@ -310,7 +310,7 @@ def test_a_stopped_study_stops_its_workers_and_ends_their_runs_killed(tmp_path,
 
 IN_FINALIZER = """
 import signal, sys, time
-from rnnbench.study import run
+from rnnbench.training import pool as run
 run._worker_init()
 run._IN_JOB.append("job")
 
@@ -452,9 +452,9 @@ def test_the_summary_counts_what_ran():
 
 
 def test_a_call_another_writer_got_in_the_way_of_is_retried(monkeypatch):
-    from rnnbench import tracking
+    from rnnbench import store
 
-    monkeypatch.setattr(tracking.time, "sleep", lambda s: None)
+    monkeypatch.setattr(store.time, "sleep", lambda s: None)
     for message in ("database is locked", "UNIQUE constraint failed: datasets.experiment_id"):
         calls = []
 
@@ -464,7 +464,7 @@ def test_a_call_another_writer_got_in_the_way_of_is_retried(monkeypatch):
                 raise RuntimeError(f"(sqlite3.OperationalError) {message}")
             return x * 2
 
-        assert tracking.retry_locked(flaky, 21) == 42 and len(calls) == 3
+        assert store.retry_locked(flaky, 21) == 42 and len(calls) == 3
     calls = []
 
     def broken(x):
@@ -472,5 +472,5 @@ def test_a_call_another_writer_got_in_the_way_of_is_retried(monkeypatch):
         raise RuntimeError("UNIQUE constraint failed: runs.run_uuid")  # a bug: never retried
 
     with pytest.raises(RuntimeError):
-        tracking.retry_locked(broken, 1)
+        store.retry_locked(broken, 1)
     assert len(calls) == 1

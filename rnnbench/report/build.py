@@ -45,9 +45,10 @@ from rnnbench.training.schema import RunResult
 
 
 def load_results(results_dir: Path) -> list[dict]:
-    """Every result.json under results_dir (model/task/seedN/), each with its curve rows."""
+    """Every result.json under results_dir (a grid block's <block>/<model>/<task>/seedN/, a
+    sweep's <model>/<task>/seedN/), each with its curve rows."""
     results = []
-    for path in sorted(Path(results_dir).glob("*/*/seed*/result.json")):
+    for path in sorted(Path(results_dir).glob("**/seed*/result.json")):
         m = read_result(path, RunResult)
         curves = path.with_name("curves.csv")
         m["curves"] = list(csv.DictReader(curves.open(encoding="utf-8"))) if curves.exists() \
@@ -110,9 +111,12 @@ TASKS_INTRO = [
     "Each number is the final model's score on the held-out test split, mean ± std over the "
     "seeds. Steps and time to solve: the first validation at which the metric reached the "
     "task's threshold (median over the runs that did; training time only, compilation and "
-    "evaluation excluded). Runs: the MLflow run id of each seed, in seed order (`rnnbench ui`, "
+    "evaluation excluded; a grid block trains `grid.processes` runs at a time, so its times "
+    "share the machine: the speed section times each model alone). Runs: the MLflow run id "
+    "of each seed, in seed order (`rnnbench ui`, "
     "or `rnnbench compare --run ID`); the result files are "
-    "`results/train/<model>/<task>/seed<N>/result.json`.", ""]
+    "`results/train/<block>/<model>/<task>/seed<N>/result.json`.",
+    ""]
 
 
 def task_table(runs_by_model: dict[str, list[dict]]) -> list[str]:

@@ -25,18 +25,14 @@ from __future__ import annotations
 import csv
 import json
 import math
-import multiprocessing
-import os
-import signal
-import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from rnnbench.config import ConfigError
 from rnnbench.params import load_params
 from rnnbench.study.schema import SUMMARY_SCHEMA_VERSION, StudyConfig, StudySummary, slug
+from rnnbench.training.pool import run_jobs
 
 CURVE = "l0_fwd"  # the probes' headline curve: layer 1, forward direction
 def load_studies(params_path: str | Path) -> dict[str, StudyConfig]:
@@ -198,76 +194,6 @@ def _run_one(job: dict) -> dict:
     return run_record(m, probes, params, job["tags"]["variant"], job["x_value"], rel, curves)
 
 
-_STOPPING = []  # in a worker: the signal that stopped it
-_IN_JOB = []  # in a worker: the job it runs now
-STOP_GRACE_S = 10.0  # a stopped worker's time to end its run KILLED before SIGKILL
-
-
-def _worker_init() -> None:
-    def stop(signum, _frame):
-        if signum == signal.SIGALRM:  # the re-raise armed below
-            signum = _STOPPING[-1]
-        else:
-            _STOPPING.append(signum)
-        if not _IN_JOB:  # idle, waiting for work: nothing to end, nothing to say
-            os._exit(143)
-        raise KeyboardInterrupt(signal.Signals(signum).name)
-
-    default_hook = sys.unraisablehook
-
-    def swallowed(unraisable) -> None:
-        # Python runs a signal handler wherever the main thread is, a finalizer or a weakref
-        # callback (SQLAlchemy's) included; an exception raised there is printed with its
-        # traceback and dropped, and the run would go on. Raise it again a moment later, once
-        # the finalizer has returned (re-raising the signal here would land in this hook).
-        if _STOPPING and isinstance(unraisable.exc_value, KeyboardInterrupt):
-            signal.setitimer(signal.ITIMER_REAL, 0.05)
-            return
-        default_hook(unraisable)
-
-    sys.unraisablehook = swallowed
-    for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGALRM):
-        signal.signal(signum, stop)
-
-
-def _run_in_worker(job: dict) -> dict | None:
-    """_run_one in a worker: SIGTERM or SIGINT ends the run KILLED (tracking.Tracker), then
-    the worker at once, whatever error the interrupt surfaced as: the executor would catch
-    even a SystemExit and hand the worker its next job."""
-    _IN_JOB.append(job)
-    try:
-        return _run_one(job)
-    finally:
-        _IN_JOB.clear()
-        if _STOPPING:
-            sys.stdout.flush()
-            sys.stderr.flush()
-            os._exit(143)
-
-
-def _run_parallel(jobs: list[dict], processes: int) -> list[dict]:
-    """The jobs on `processes` forked workers, results in job order. When the parent stops (a
-    failed run, Ctrl-C, SIGTERM) its workers get SIGTERM at once and each ends its run KILLED
-    (_run_in_worker): leaving the executor's block alone would wait for the runs in flight.
-    multiprocessing.Pool is no way out: its terminate() can wait forever on a queue lock that
-    a worker stopped while idle still holds."""
-    ctx = multiprocessing.get_context("fork")
-    with ProcessPoolExecutor(processes, mp_context=ctx, initializer=_worker_init) as pool:
-        try:
-            return list(pool.map(_run_in_worker, jobs))
-        except BaseException:
-            procs = list(pool._processes.values())  # no public handle on the workers
-            for proc in procs:
-                proc.terminate()
-            deadline = time.monotonic() + STOP_GRACE_S
-            for proc in procs:
-                proc.join(max(0.0, deadline - time.monotonic()))
-                if proc.is_alive():
-                    proc.kill()
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
-
-
 def run_study(params_path: str | Path, name: str, out: Path, stage: str = "cli") -> dict:
     """Run every variant x model x seed of studies.<name>; write out/ whole (the runs' folders
     and summary.json) once every run has finished; return the summary."""
@@ -300,10 +226,7 @@ def _run_jobs(study: StudyConfig, variants: dict, params_path, name: str, out: P
                       "tags": {"study": name, "variant": label, "kind": study.kind,
                                "study_processes": str(study.processes)}}
                      for seed in study.seeds]
-    if study.processes == 1:
-        runs = [_run_one(job) for job in jobs]
-    else:  # forked workers (a job is plain data); results come back in job order
-        runs = _run_parallel(jobs, study.processes)
+    runs = run_jobs(_run_one, jobs, study.processes)
     summary = {"schema_version": SUMMARY_SCHEMA_VERSION, "study": name, "kind": study.kind,
                "task": study.task, "x": study.x, "models": study.models, "seeds": study.seeds,
                "params_path": str(params_path), "stage": stage,
