@@ -61,20 +61,24 @@ class CopyConfig(TaskConfig):
         return v
 
 
+def recall_spec(name: str, solved_accuracy: float, definition: str) -> TaskSpec:
+    """What the recall tasks (copy, selective copy) share: the symbols, a blank and a marker in;
+    the symbols and the blank out, at every step; accuracy on the recalled symbols."""
+    return TaskSpec(
+        name=name, shape="many_to_many", input_size=N_SYMBOLS + 2, output_size=N_SYMBOLS + 1,
+        loss="xent", readout="all", metric="accuracy", higher_is_better=True,
+        solved_threshold=solved_accuracy, definition=definition, input_vocab=N_SYMBOLS + 2,
+        claims=("any_length", "gate_keeps_content", "state_free_gates"))
+
+
 class Copy(Task):
     name = "copy"
     Config = CopyConfig
     length_key = "delay"
 
     def spec(self, cfg: CopyConfig) -> TaskSpec:
-        return TaskSpec(
-            name=self.name, shape="many_to_many", input_size=N_SYMBOLS + 2,
-            output_size=N_SYMBOLS + 1, loss="xent", readout="all", metric="accuracy",
-            higher_is_better=True, solved_threshold=cfg.solved_accuracy,
-            definition="Arjovsky et al. 2016: 10 symbols from 8, T-1 blanks, delimiter, recall",
-            input_vocab=N_SYMBOLS + 2, claims=("any_length", "gate_keeps_content",
-                                                        "state_free_gates"),
-        )
+        return recall_spec(self.name, cfg.solved_accuracy, "Arjovsky et al. 2016: 10 symbols "
+                           "from 8, T-1 blanks, delimiter, recall")
 
     @staticmethod
     def sample(rng: np.random.Generator, n: int, delay: int) -> dict[str, np.ndarray]:

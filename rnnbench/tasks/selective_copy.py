@@ -25,6 +25,7 @@ from rnnbench.tasks.copy import (
     N_SYMBOLS,
     recall_logits,
     recall_metrics,
+    recall_spec,
     recall_xent,
 )
 
@@ -55,15 +56,8 @@ class SelectiveCopy(Task):
     length_key = "seq_len"
 
     def spec(self, cfg: SelectiveCopyConfig) -> TaskSpec:
-        return TaskSpec(
-            name=self.name, shape="many_to_many", input_size=N_SYMBOLS + 2,
-            output_size=N_SYMBOLS + 1, loss="xent", readout="all", metric="accuracy",
-            higher_is_better=True, solved_threshold=cfg.solved_accuracy,
-            definition="Gu & Dao 2023: K symbols from 8 at random positions among T blanks, "
-                       "marker, recall in order",
-            input_vocab=N_SYMBOLS + 2,
-            claims=("any_length", "gate_keeps_content", "state_free_gates"),
-        )
+        return recall_spec(self.name, cfg.solved_accuracy, "Gu & Dao 2023: K symbols from 8 at "
+                           "random positions among T blanks, marker, recall in order")
 
     @staticmethod
     def sample(rng: np.random.Generator, n: int, seq_len: int, n_copy: int
