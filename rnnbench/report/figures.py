@@ -32,6 +32,14 @@ def assign_colors(models) -> None:
         _COLORS[model] = PALETTE[i % len(PALETTE)]
 
 
+def save_figure(fig, path: Path) -> None:
+    """Lay the figure out, write it to `path` (its folder made if missing) and free it."""
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def model_color(model: str) -> tuple:
     """The model's colour (one not assigned yet gets the next free one)."""
     if model not in _COLORS:
@@ -95,9 +103,7 @@ def learning_curves(grouped: dict[str, dict[str, list[dict]]], folder: Path) -> 
         ax.set_ylabel(f"validation {metric}")
         ax.set_title(f"{task}: learning curves")
         ax.legend(fontsize=8, ncol=2)
-        fig.tight_layout()
         name = f"curves_{task}.png"
-        fig.savefig(folder / name)
-        plt.close(fig)
+        save_figure(fig, folder / name)
         written[task] = name
     return written

@@ -14,6 +14,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from rnnbench.report.figures import save_figure  # noqa: E402
+
 LEVEL = 1e-9  # a loss gap above this has left rounding behind
 ROUNDING = 1e-14  # a loss gap at or below this is rounding (float64 losses of order 0.1-1)
 SLACK = 5  # steps: the two pairs part at the same step give or take this many
@@ -59,11 +61,8 @@ def parity_figure(parity: dict, folder: Path) -> str:
     ax.set_title(f"adding T={parity['seq_len']}, H={parity['hidden']}, lr {parity['lr']:g}: "
                  "how soon two runs part")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    folder.mkdir(parents=True, exist_ok=True)
     name = "parity.png"
-    fig.savefig(folder / name)
-    plt.close(fig)
+    save_figure(fig, folder / name)
     return name
 
 

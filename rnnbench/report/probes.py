@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rnnbench.report.figures import model_color  # noqa: E402
+from rnnbench.report.figures import model_color, save_figure  # noqa: E402
 from rnnbench.report.verdict import Claim, Verdict, render_claim  # noqa: E402
 
 HEADLINE = "l0_fwd"  # the first layer's forward direction: every input passes through it
@@ -71,10 +71,8 @@ def decay_figure(probe_results_by_model: dict[str, list[dict]], path: Path, titl
     ax.set_ylabel("||dL/dh_t|| relative to lag 0")
     ax.set_title(title)
     ax.legend(fontsize=8, ncol=2)
-    fig.tight_layout()
     path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
+    save_figure(fig, path)
     return path
 
 

@@ -13,7 +13,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rnnbench.report.figures import model_color  # noqa: E402
+from rnnbench.report.figures import model_color, save_figure  # noqa: E402
 
 MAX_ATTENTION_EXAMPLES = 2  # heat maps per model in the report
 
@@ -52,9 +52,7 @@ def breakdown_tables(task: str, runs_by_model: dict[str, list[dict]], folder: Pa
             ax.set_xlabel(title.split(" by ")[-1] if " by " in title else "group")
             ax.tick_params(axis="x", labelrotation=45)
             ax.legend(fontsize=8)
-            fig.tight_layout()
-            fig.savefig(folder / name)
-            plt.close(fig)
+            save_figure(fig, folder / name)
             lines += ["", f"![{task}: {title}]({folder.name}/{name})"]
     return lines
 
@@ -70,10 +68,8 @@ def _attention_figure(model: str, task: str, show: dict, folder: Path) -> str:
         ax.set_xlabel("input")
         ax.set_ylabel("output")
     fig.suptitle(f"{task}, {model}: {show['title']}")
-    fig.tight_layout()
     name = f"attention_{task}_{_slug(model)}.png"
-    fig.savefig(folder / name)
-    plt.close(fig)
+    save_figure(fig, folder / name)
     return name
 
 

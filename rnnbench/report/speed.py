@@ -10,6 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from rnnbench.models.cost import STATE_FREE  # noqa: E402
+from rnnbench.report.figures import save_figure  # noqa: E402
 from rnnbench.report.parity import parity_lines  # noqa: E402
 from rnnbench.report.speed_length import (  # noqa: E402
     affine_fit,
@@ -187,11 +188,8 @@ def throughput_figure(data: dict, folder: Path) -> str | None:
     ax.set_ylabel("training throughput (sequences/s)")
     ax.set_title(f"training step throughput against {names[axis].split(' (')[0]}")
     ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    folder.mkdir(parents=True, exist_ok=True)
     name = "speed_throughput.png"
-    fig.savefig(folder / name)
-    plt.close(fig)
+    save_figure(fig, folder / name)
     return name
 
 

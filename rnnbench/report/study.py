@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from rnnbench.report.figures import model_color  # noqa: E402
+from rnnbench.report.figures import model_color, save_figure  # noqa: E402
 from rnnbench.report.probes import decay_figure  # noqa: E402
 from rnnbench.report.study_more import KINDS as MORE_KINDS  # noqa: E402
 from rnnbench.report.study_more import TITLES as MORE_TITLES  # noqa: E402
@@ -134,9 +134,7 @@ def _sigma_section(s: dict, fig_dir: Path) -> list[str]:
         ax.set_ylabel("||dL/dh_t|| relative to lag 0")
         ax.set_title(f"{name}: gradient through time at initialisation")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(fig_dir / f"{name}_init_gradients.png")
-        plt.close(fig)
+        save_figure(fig, fig_dir / f"{name}_init_gradients.png")
         lines += [f"![initial gradients per σ](figures/{name}_init_gradients.png)", ""]
     # figure 2: the test metric against sigma, a line per clipping setting
     fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
@@ -158,9 +156,7 @@ def _sigma_section(s: dict, fig_dir: Path) -> list[str]:
     ax.set_ylabel(f"test {runs[0]['metric']}")
     ax.set_title(f"{name}: outcome against σ")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(fig_dir / f"{name}_metric.png")
-    plt.close(fig)
+    save_figure(fig, fig_dir / f"{name}_metric.png")
     return lines + [f"![test metric against σ](figures/{name}_metric.png)", ""]
 
 
@@ -233,9 +229,7 @@ def _memory_section(s: dict, fig_dir: Path) -> list[str]:
     ax.set_ylabel(f"test {runs[0]['metric']}")
     ax.set_title(f"{name}: {s['task']}, metric against T")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(fig_dir / f"{name}_memory.png")
-    plt.close(fig)
+    save_figure(fig, fig_dir / f"{name}_memory.png")
     return [*lines, f"![metric against T](figures/{name}_memory.png)", ""]
 
 

@@ -16,7 +16,7 @@ from rnnbench.report.claims_more import _length_runs, length_table, more_claims 
 from rnnbench.report.claims_state_free import state_free_claim  # noqa: E402
 from rnnbench.report.claims_studies import KINDS, _gap, _series, study_claims_more  # noqa: E402
 from rnnbench.report.compare import mean_text  # noqa: E402
-from rnnbench.report.figures import model_color  # noqa: E402
+from rnnbench.report.figures import model_color, save_figure  # noqa: E402
 from rnnbench.report.summary import run_ids  # noqa: E402
 from rnnbench.report.verdict import Claim, render_claim  # noqa: E402
 
@@ -56,9 +56,7 @@ def length_figure(grouped: Grouped, fig_dir: Path) -> list[str]:
         ax.set(xlabel=f"evaluation length ({r0['lengths']['key']})", ylabel=f"test {r0['metric']}",
                title=f"{task}: trained at T, tested at 2T and 4T")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(fig_dir / f"lengths_{task}.png")
-        plt.close(fig)
+        save_figure(fig, fig_dir / f"lengths_{task}.png")
         lines += [f"![{task}: metric against evaluation length](figures/lengths_{task}.png)", ""]
     return lines
 
