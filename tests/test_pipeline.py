@@ -180,10 +180,11 @@ def test_metrics_plots_and_experiments(repo):
     sh(["dvc", "plots", "show", "-o", "plots_html"], dest, env)
     assert (dest / "plots_html" / "index.html").stat().st_size > 1000
     assert (dest / "reports" / "benchmark.html").read_text().startswith("<!DOCTYPE html>")
-    out = sh(["dvc", "exp", "run", "-S", "tasks.sine.train.lr=0.003"], dest, env)
-    assert "Running stage 'train@main'" in out and "Running stage 'data@sine'" in out
-    assert "Running stage 'data@adding'" not in out
+    # one block's models: only that block's stage and the report run again
+    out = sh(["dvc", "exp", "run", "-S", "grid.blocks.main.models=[rnn, gru]"], dest, env)
+    assert "Running stage 'train@main'" in out and "Running stage 'report'" in out
+    assert "Running stage 'train@suite'" not in out and "Running stage 'data@sine'" not in out
     exps = json.loads(sh(["dvc", "exp", "show", "--json"], dest, env))
-    lrs = [e["data"]["params"]["params.yaml"]["data"]["tasks"]["sine"]["train"].get("lr")
-           for rev in exps for e in (rev.get("experiments") or []) for e in e["revs"]]
-    assert 0.003 in lrs
+    models = [e["data"]["params"]["params.yaml"]["data"]["grid"]["blocks"]["main"]["models"]
+              for rev in exps for e in (rev.get("experiments") or []) for e in e["revs"]]
+    assert ["rnn", "gru"] in models
