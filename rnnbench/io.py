@@ -187,6 +187,14 @@ def atomic_dir(path: Path, kind: str) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def result_files(root: Path, pattern: str) -> list[Path]:
+    """Files under root matching pattern, sorted, leaving out hidden folders: the half-written
+    `.<name>.*.tmp` that a killed atomic_dir leaves behind is not a result."""
+    root = Path(root)
+    return sorted(p for p in root.glob(pattern)
+                  if not any(part.startswith(".") for part in p.relative_to(root).parts))
+
+
 class ResultError(UserError):
     """A result file that does not match its schema (written by another version, or edited)."""
 

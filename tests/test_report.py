@@ -125,6 +125,15 @@ def test_report_tables_agree_with_the_result_files(tmp_path):
     assert "![learning curves on adding](figures/curves_adding.png)" in text
 
 
+def test_what_a_killed_stage_left_half_written_is_not_counted(tmp_path):
+    results = tmp_path / "results"
+    write(results / "headline", result("gru", "gru", "adding", 0.001))
+    # a stage killed mid-block leaves its temporary sibling, runs and all
+    write(results / ".headline.k3j9x2ab.tmp", result("gru", "gru", "adding", 0.5))
+    write(results / "headline" / ".gru.tmp", result("gru", "gru", "adding", 0.4, seed=1))
+    assert [r["test"]["mse"] for r in load_results(results)] == [0.001]
+
+
 def test_numba_claim_compares_the_initial_gradient_curves():
     def with_curve(r, ratio):
         r["probes"] = [{"step": 0, "gradients": {"final": {"curves": {"l0_fwd":

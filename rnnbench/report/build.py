@@ -18,6 +18,7 @@ from rnnbench.io import (
     git_state,
     project_root,
     read_result,
+    result_files,
     write_text_atomic,
 )
 from rnnbench.report.claims import training_claims
@@ -48,7 +49,7 @@ def load_results(results_dir: Path) -> list[dict]:
     """Every result.json under results_dir (a grid block's <block>/<model>/<task>/seedN/, a
     sweep's <model>/<task>/seedN/), each with its curve rows."""
     results = []
-    for path in sorted(Path(results_dir).glob("**/seed*/result.json")):
+    for path in result_files(results_dir, "**/seed*/result.json"):
         m = read_result(path, RunResult)
         curves = path.with_name("curves.csv")
         m["curves"] = list(csv.DictReader(curves.open(encoding="utf-8"))) if curves.exists() \
@@ -252,7 +253,7 @@ def build_report(results_dir: Path, out_dir: Path, title: str = "rnnbench report
     speed = read_result(speed_json, SpeedResult) if speed_json else None
     grouped = group(results)
     summaries = [read_result(p, StudySummary)
-                 for p in sorted(Path(studies_dir).glob("*/summary.json"))] if studies_dir else []
+                 for p in result_files(studies_dir, "*/summary.json")] if studies_dir else []
     context = {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                "git": git_state(project_root()), **(context or {})}
     check_report_out(out_dir)
