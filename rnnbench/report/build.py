@@ -109,7 +109,8 @@ def stopping_line(runs: list[dict]) -> str:
     return f"Training: {said} ({how})."
 TASKS_INTRO = [
     "## Results per task", "",
-    "Each number is the final model's score on the held-out test split, mean ± std over the "
+    "Each number is the tested model's score on the held-out test split (the best-validation "
+    "checkpoint on a fixed dataset, the final model on a generated task), mean ± std over the "
     "seeds. Steps and time to solve: the first validation at which the metric reached the "
     "task's threshold (median over the runs that did; training time only, compilation and "
     "evaluation excluded; a grid block trains `grid.processes` runs at a time, so its times "

@@ -5,7 +5,7 @@ min_sample_s have passed and divides; CUDA synchronised around every call; threa
 recorded; median and IQR reported, raw samples kept; all cases of a shape group interleaved so
 ratios come from side-by-side samples. What is timed: rnnbench.speed.bench (the training step
 fit takes, on the model a training run builds). Flop counts: rnnbench.models.cost. Start-up:
-rnnbench.speed.startup. The file's schema: rnnbench.results.SpeedResult.
+rnnbench.speed.startup. The file's schema: rnnbench.speed.schema.SpeedResult.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""`rnnbench train` (the DVC train stages): train one (model, task, seed), tracked in MLflow."""
+"""`rnnbench train`: train one (model, task, seed), tracked in MLflow (the DVC train stages
+run a grid block each: rnnbench/training/grid_command.py)."""
 
 from __future__ import annotations
 

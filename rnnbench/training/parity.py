@@ -5,7 +5,7 @@ the same batches through the one training loop (fit); in float64 their losses ag
 at first. On a long sequence the trajectory is chaotic: any last-bit difference grows about
 tenfold a step once it shows. The yardstick is torch against itself with ONE recurrent weight
 moved by one ulp (numpy.nextafter): if rnn vs numba_rnn parts no sooner than that, the kernels
-differ from torch by rounding, not by a bug. The report plots both gaps (report/speed.py).
+differ from torch by rounding, not by a bug. The report plots both gaps (report/parity.py).
 """
 
 from __future__ import annotations
