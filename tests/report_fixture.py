@@ -16,7 +16,8 @@ from tests.conftest import complete_summary
 from tests.test_report import result, write
 from tests.test_study import run as study_run
 
-CONTEXT = {"profile": "fixture", "seeds": [0, 1], "data_seed": 0}
+CONTEXT = {"profile": "fixture", "seeds": {"main": [0, 1], "headline": [0, 1, 2],
+                                                 "suite": [0, 1]}, "data_seed": 0}
 EXPECTED = [("rnn", "copy", 0)]  # in the grid, never run: the report lists it as missing
 KOREAN = list("2019년 3월 5일")
 

@@ -123,7 +123,7 @@ def test_the_environment_states_the_commit_and_whether_the_tree_was_clean(built)
     assert "| profile (MLflow experiment) | `fixture` |" in env
     assert "| commits the runs were trained at | `0123456789ab` (4 runs), `fedcba987654` " \
            "(1 run) |" in env
-    assert "| seeds | training 0, 1; data 0 |" in env
+    assert "| seeds | training 0, 1 (main, suite); 0, 1, 2 (headline); data 0 |" in env
     assert "| devices of the runs | cpu; dtype float32; torch threads 1 |" in env
 
 

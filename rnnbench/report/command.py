@@ -31,7 +31,9 @@ def run(args) -> int:
                         expected=params.grid.runs(),
                         speed_json=Path(args.speed) if args.speed else None,
                         studies_dir=Path(args.studies) if args.studies else None,
-                        context={"profile": params.experiment, "seeds": params.grid.seeds,
+                        context={"profile": params.experiment,
+                                 "seeds": {name: b.seeds or params.grid.seeds
+                                           for name, b in params.grid.blocks.items()},
                                  "data_seed": params.data.seed},
                         reliability_json=Path(args.reliability) if args.reliability else None)
     print(f"report: {path}\n        {path.with_suffix('.html')}")

@@ -142,8 +142,18 @@ def _versions(speed_env: dict | None) -> str:
     return ", ".join(f"{k} {v}" for k, v in have.items())
 
 
+def _block_seeds(seeds: dict[str, list[int]]) -> str:
+    """'0 (main, suite); 0, 1, 2 (headline)': each set of seeds with the blocks that train it."""
+    blocks: dict[tuple[int, ...], list[str]] = {}
+    for name, s in seeds.items():
+        blocks.setdefault(tuple(s), []).append(name)
+    return "; ".join(f"{', '.join(map(str, s))} ({', '.join(names)})"
+                     for s, names in blocks.items()) or "?"
+
+
 def environment_section(results: list[dict], speed: dict | None, context: dict) -> list[str]:
-    """context: profile, seeds, data_seed, date (ISO, UTC), git {"commit", "clean"}."""
+    """context: profile, seeds ({block: its training seeds}), data_seed, date (ISO, UTC),
+    git {"commit", "clean"}."""
     env = (speed or {}).get("environment") or {}
     git = context.get("git") or {}
     clean = {True: "clean (the pipeline's own outputs aside)",
@@ -164,7 +174,7 @@ def environment_section(results: list[dict], speed: dict | None, context: dict) 
             ("commits the runs were trained at", ", ".join(
                 f"`{c[:12]}` ({runs_text(n)})" for c, n in sorted(made.items())) or "—"),
             ("profile (MLflow experiment)", f"`{context.get('profile', '?')}`"),
-            ("seeds", f"training {', '.join(map(str, context.get('seeds', []))) or '?'}; "
+            ("seeds", f"training {_block_seeds(context.get('seeds') or {})}; "
                       f"data {context.get('data_seed', '?')}"),
             ("hardware", hardware),
             ("devices of the runs", f"{', '.join(devices) or '?'}; dtype {', '.join(dtypes)}; "
