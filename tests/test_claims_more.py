@@ -111,7 +111,7 @@ def test_size_claim_holds_when_every_count_is_equal_and_fails_otherwise():
                     run("gru", "gru", "adding", 0.05, claims=["any_length"],
                         lengths=lengths(100, same=False)))
     assert size_claim(grows).verdict == Verdict.NOT_OBSERVED
-    assert size_claim(grouped(run("lstm", "lstm", "sine", 0.1))).verdict == Verdict.NOT_OBSERVED
+    assert size_claim(grouped(run("lstm", "lstm", "sine", 0.1))).verdict == Verdict.NOT_MEASURED
 
 
 def test_any_length_keeps_its_gain_holds_loses_it_not_and_unlearnt_models_are_left_out():
@@ -154,7 +154,7 @@ def test_one_to_many_holds_only_when_every_serving_family_ran_and_beat_the_basel
     assert c.verdict == Verdict.CONDITION and SERVING[0] in c.evidence[-1]
     at_base = grouped(*(drawn(f, 0.07) for f in SERVING))
     assert one_to_many_claim(at_base).verdict == Verdict.NOT_OBSERVED
-    assert one_to_many_claim({}).verdict == Verdict.NOT_OBSERVED
+    assert one_to_many_claim({}).verdict == Verdict.NOT_MEASURED
 
 
 # ---------------------------------------------------------------- the keep gate

@@ -149,7 +149,7 @@ def test_numba_claim_compares_the_initial_gradient_curves():
     mixed = {"adding": by_model(t, off), "sine": by_model(*sine)}
     assert "only under a condition: not on every task" in verdict(numba_claim(mixed))
     other = with_curve(result("numba_rnn", "numba_rnn", "adding", 0.17, hidden=32), [1.0])
-    assert "not observed" in verdict(numba_claim({"adding": by_model(t, other)}))
+    assert "not measured" in verdict(numba_claim({"adding": by_model(t, other)}))
 
 
 def test_report_includes_probes_and_speed_when_present(tmp_path):

@@ -241,8 +241,10 @@ def one_to_many_claim(grouped: Grouped) -> Claim:
     missing = [f for f in serving if f not in ran]
     if missing and beat:
         lines.append(f"- families serving the shape that did not run: {', '.join(missing)}")
-    if not beat or not any(beat):
-        verdict, detail = Verdict.NOT_OBSERVED, "" if beat else "no one-to-many task here"
+    if not beat:
+        verdict, detail = Verdict.NOT_MEASURED, "no one-to-many task here"
+    elif not any(beat):
+        verdict, detail = Verdict.NOT_OBSERVED, ""
     elif all(beat) and not missing:
         verdict, detail = Verdict.HOLDS, ""
     else:

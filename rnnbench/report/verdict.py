@@ -37,10 +37,10 @@ def render_claim(c: Claim, rule: bool = True) -> list[str]:
 
 def tally(outcomes: list[bool], none: str, partly: str) -> tuple[Verdict, str]:
     """The common rule shape: holds if every case does, under a condition if some do (with
-    `partly` as the condition), not observed if none do; `none` is the detail when there is
-    no case at all."""
+    `partly` as the condition), not observed if none do; not measured, with `none` as the
+    detail, when there is no case at all."""
     if not outcomes:
-        return Verdict.NOT_OBSERVED, none
+        return Verdict.NOT_MEASURED, none
     if all(outcomes):
         return Verdict.HOLDS, ""
     if any(outcomes):
