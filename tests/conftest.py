@@ -37,6 +37,17 @@ TINY = [
 ]
 
 
+# Outcomes per test file (passed, failed, skipped), for a module that summarises what it ran.
+OUTCOMES: dict[str, dict[str, int]] = {}
+
+
+def pytest_runtest_logreport(report) -> None:
+    if report.when == "call" or report.outcome != "passed":  # a failed setup or teardown too
+        counts = OUTCOMES.setdefault(report.nodeid.split("::")[0],
+                                     {"passed": 0, "failed": 0, "skipped": 0})
+        counts[report.outcome] += 1
+
+
 @pytest.fixture(autouse=True)
 def _private_mlflow(tmp_path_factory, monkeypatch):
     """Every test logs to its own throwaway store, never the repository's mlflow.db."""

@@ -2,8 +2,9 @@
 before any work (property-based: hypothesis generates them), and kills, a full disk, a store
 race and an unreachable tracking server lose no run and leave earlier results intact.
 
-The module tallies what it tried and prints one summary line; the same figures go to
-results/reliability/summary.json, which the report cites.
+The module tallies what it tried and how its tests ended, and prints one summary line; the
+same figures go to results/reliability/summary.json, which the report cites. A fault counts
+a run as lost when the result it should have kept changed, whatever else the test checks.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.conftest import ROOT, TINY
+from tests.conftest import OUTCOMES, ROOT, TINY
 
 TALLY = {"faults_injected": 0, "runs_survived": 0, "runs_lost": 0, "bad_inputs_tried": 0,
          "bad_inputs_clear_error": 0}
@@ -37,13 +38,20 @@ def _summary(request):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    from rnnbench.io import write_json_atomic
+    from rnnbench.io import git_state, write_json_atomic
 
+    tests = OUTCOMES.get("tests/test_reliability.py", {"passed": 0, "failed": 0, "skipped": 0})
+    # every test's call has been reported by now; only this teardown's own is not
     line = ("reliability: {faults_injected} faults injected, {runs_survived} runs survived, "
             "{runs_lost} runs lost; {bad_inputs_tried} bad inputs tried, "
-            "{bad_inputs_clear_error} with a clear one-line error").format(**TALLY)
+            "{bad_inputs_clear_error} with a clear one-line error; ").format(**TALLY) + \
+        "tests {passed} passed, {failed} failed, {skipped} skipped".format(**tests)
     SUMMARY.parent.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(SUMMARY, {**TALLY, "line": line, "date": time.strftime("%Y-%m-%d"),
+    write_json_atomic(SUMMARY, {**TALLY, "tests_passed": tests["passed"],
+                                "tests_failed": tests["failed"],
+                                "tests_skipped": tests["skipped"], "line": line,
+                                "date": time.strftime("%Y-%m-%d"),
+                                "commit": git_state(ROOT, status=False).get("commit"),
                                 "command": "pytest tests/test_reliability.py"})
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     if reporter is not None:
@@ -256,12 +264,12 @@ def test_a_stopped_run_ends_killed_in_one_line_and_keeps_the_previous_result(
         f"rnnbench: stopped by {sig.name}; results of finished runs are kept"]
     assert "Traceback" not in err
     runs = store_runs(_private_mlflow)
-    assert [(s, r) for _, s, r in runs] == [("FINISHED", None),
-                                            ("KILLED", f"stopped by {sig.name}")]
     intact = (out / "metrics.json").read_text() == before
-    assert intact and [f.name for f in tmp_path.iterdir()] == ["out"]  # no half-written folder
     TALLY["runs_survived"] += intact
     TALLY["runs_lost"] += not intact
+    assert [(s, r) for _, s, r in runs] == [("FINISHED", None),
+                                            ("KILLED", f"stopped by {sig.name}")]
+    assert intact and [f.name for f in tmp_path.iterdir()] == ["out"]  # no half-written folder
 
 
 def test_a_run_killed_outright_is_marked_killed_by_the_next_run(tmp_path, _private_mlflow):
@@ -354,13 +362,14 @@ def test_a_full_disk_is_one_line_and_keeps_the_previous_result(tmp_path, monkeyp
     monkeypatch.setattr(run.torch, "save", full)
     status, err = run_cli(argv)
     TALLY["faults_injected"] += 1
+    intact = (out / "metrics.json").read_text() == before
+    TALLY["runs_survived"] += intact
+    TALLY["runs_lost"] += not intact
     assert status == 1 and len(err.strip().splitlines()) == 1
     assert err.startswith("rnnbench: error: ") and "model.pt: No space left on device" in err
     runs = store_runs(_private_mlflow)
     assert [s for _, s, _ in runs] == ["FINISHED", "FAILED"] and "No space" in runs[1][2]
-    intact = (out / "metrics.json").read_text() == before
     assert intact and [f.name for f in tmp_path.iterdir()] == ["out"]
-    TALLY["runs_survived"] += intact
 
 
 WRITER = """
@@ -439,7 +448,6 @@ def test_unusable_tracking_fails_within_10_s_before_any_work(kind, tmp_path, mon
     assert time.monotonic() - t0 < 10
     assert status == 2 and len(err.strip().splitlines()) == 1 and uri in err, err
     assert not out.exists() and not (tmp_path / "no").exists()  # nothing created
-    TALLY["runs_survived"] += 1  # nothing to lose, nothing half-made
 
 
 def test_the_summary_counts_what_ran():
