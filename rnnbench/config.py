@@ -64,11 +64,27 @@ class _Loader(yaml.SafeLoader):
 
     def __init__(self, stream, source: str):
         super().__init__(stream)
-        self.source, self.nodes = source, 0
+        self.source, self.nodes, self.depth = source, 0, -1
+
+    def compose_node(self, parent, index):
+        # The composer recurses once per level: bound it here, before Python's own limit
+        # (a 10 KB file of "[" would otherwise end in a RecursionError). _measure bounds the
+        # depth again once aliases are expanded.
+        self.depth += 1
+        try:
+            if self.depth > MAX_YAML_DEPTH:
+                raise self._too_deep(self.peek_event().start_mark)
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
     def construct_document(self, node):
         self._measure(node, 0, set())
         return super().construct_document(node)
+
+    def _too_deep(self, mark) -> ConfigError:
+        return ConfigError(f"{self.source}: line {mark.line + 1}: nested deeper than "
+                           f"{MAX_YAML_DEPTH} levels")
 
     def _measure(self, node, depth: int, path: set[int]) -> None:
         self.nodes += 1
@@ -76,8 +92,7 @@ class _Loader(yaml.SafeLoader):
             raise ConfigError(f"{self.source}: more than {MAX_YAML_NODES} YAML nodes once aliases "
                               "are expanded; refusing to load it")
         if depth > MAX_YAML_DEPTH:
-            raise ConfigError(f"{self.source}: line {node.start_mark.line + 1}: nested deeper "
-                              f"than {MAX_YAML_DEPTH} levels")
+            raise self._too_deep(node.start_mark)
         if isinstance(node, yaml.MappingNode):
             keys = set()
             for k, v in node.value:
@@ -140,9 +155,11 @@ def read_yaml_file(path: Path) -> Any:
     try:
         if path.is_dir():
             raise ConfigError(f"{path}: is a directory, not a params file")
-        if path.stat().st_size > MAX_YAML_BYTES:
+        with path.open("rb") as f:  # a bounded read: a FIFO or /dev/zero has no size to check
+            data = f.read(MAX_YAML_BYTES + 1)
+        if len(data) > MAX_YAML_BYTES:
             raise ConfigError(f"{path}: larger than {MAX_YAML_BYTES} bytes; not a params file")
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except UnicodeDecodeError as exc:

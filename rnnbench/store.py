@@ -40,11 +40,17 @@ REACH_TIMEOUT_S = 8.0  # the whole command fails within 10 s
 def check_reachable(uri: str | None = None, timeout: float = REACH_TIMEOUT_S) -> str:
     """Fail within `timeout` seconds, naming the URI, when runs could not be recorded: a SQLite
     store whose folder is missing or not writable (MLflow would create the folder: we never
-    create folders the user did not ask for), or a server that refuses, never answers, or is
-    not an MLflow server. Commands call it before any work; returns the URI."""
+    create folders the user did not ask for), a file store (a plain path or file: URI), which
+    MLflow 3 deprecates and refuses unless MLFLOW_ALLOW_FILE_STORE is set, and then the same
+    checks, or a server that refuses, never answers, or is not an MLflow server. Commands call
+    it before any work; returns the URI."""
     uri = uri or tracking_uri()
     path = sqlite_path(uri)
-    if path is not None:
+    if path is None:
+        path = file_store_path(uri)
+        if path is not None:
+            _check_file_store(uri, path)
+    if path is not None:  # a local store: its folder must exist and be writable
         folder = path.parent
         if not folder.is_dir():
             raise TrackingError(f"tracking store {uri}: folder {folder} does not exist "
@@ -66,6 +72,15 @@ def check_reachable(uri: str | None = None, timeout: float = REACH_TIMEOUT_S) ->
             raise TrackingError(f"tracking server {uri}: not reachable within {timeout:g} s "
                                 f"({why})") from None
     return uri
+
+
+def _check_file_store(uri: str, path: Path) -> None:
+    if os.environ.get("MLFLOW_ALLOW_FILE_STORE", "").lower() not in ("true", "1"):
+        raise TrackingError(f"tracking store {uri}: a file store, which MLflow deprecates and "
+                            f"refuses (use sqlite:///{path.absolute().parent / 'mlflow.db'}, or "
+                            "set MLFLOW_ALLOW_FILE_STORE=true to keep it)")
+    if path.exists() and not path.is_dir():
+        raise TrackingError(f"tracking store {uri}: {path} is not a folder")
 
 
 LOCK_RETRIES = 8  # SQLite's own busy wait is 5 s; then 0.2, 0.4, ... 25.6 s more
@@ -113,6 +128,17 @@ def client(uri: str | None = None) -> RetryingClient:
 
 def sqlite_path(uri: str) -> Path | None:
     return Path(uri.removeprefix("sqlite:///")) if uri.startswith("sqlite:///") else None
+
+
+def file_store_path(uri: str) -> Path | None:
+    """The folder of a file store, which MLflow reads from a plain path or a file: URI."""
+    from urllib.parse import urlparse
+    from urllib.request import url2pathname
+
+    parts = urlparse(uri)
+    if parts.scheme == "file":
+        return Path(url2pathname(parts.path))
+    return Path(uri) if not parts.scheme else None
 
 
 @contextlib.contextmanager

@@ -53,6 +53,25 @@ def write_data(params, task_name: str, out: Path) -> dict:
     return meta
 
 
+# The keys of meta.json that are read before its hash is checked, and their JSON types.
+RECORD_KEYS = {"sha256": str, "config": dict}
+JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+              int: "a number", float: "a number", type(None): "null"}
+
+
+def check_record(meta, meta_path: Path) -> None:
+    """A DataMismatch naming the file and key where meta.json is not an object holding
+    RECORD_KEYS of their types."""
+    if not isinstance(meta, dict):
+        raise DataMismatch(f"{meta_path}: not a data record ({JSON_TYPES[type(meta)]}, "
+                           "not an object); regenerate it (dvc repro)")
+    for key, kind in RECORD_KEYS.items():
+        if not isinstance(meta.get(key), kind):
+            got = f"is {JSON_TYPES[type(meta[key])]}" if key in meta else "is missing"
+            raise DataMismatch(f"{meta_path}: key {key!r} {got}, expected {JSON_TYPES[kind]}; "
+                               "regenerate it (dvc repro)")
+
+
 def load_splits(folder: Path) -> tuple[dict[str, Split], dict]:
     """(splits, meta) as stored; a missing, truncated or malformed file is one DataMismatch."""
     folder = Path(folder)
@@ -62,12 +81,11 @@ def load_splits(folder: Path) -> tuple[dict[str, Split], dict]:
             raise FileNotFoundError(f"{p}: missing; run the data stage first (dvc repro)")
     try:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DataMismatch(f"{meta_path}: not valid JSON ({exc}); regenerate it (dvc repro)") \
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # ValueError: bad JSON
+        why = "nested too deep" if isinstance(exc, RecursionError) else exc
+        raise DataMismatch(f"{meta_path}: not valid JSON ({why}); regenerate it (dvc repro)") \
             from None
-    if not isinstance(meta, dict) or not isinstance(meta.get("sha256"), str):
-        raise DataMismatch(f"{meta_path}: not a data record (no sha256); regenerate it "
-                           "(dvc repro)")
+    check_record(meta, meta_path)
     splits: dict[str, Split] = {s: {} for s in SPLITS}
     try:
         with np.load(npz_path, allow_pickle=False) as z:
@@ -93,7 +111,7 @@ def read_data(params, task_name: str, folder: Path) -> tuple[dict[str, Split], d
     expected = data_config(params.task(task_name))
     if meta.get("task") != task_name or meta.get("config") != expected \
             or meta.get("seed") != params.data.seed:
-        diff = [k for k in expected if (meta.get("config") or {}).get(k) != expected[k]]
+        diff = [k for k in expected if meta["config"].get(k) != expected[k]]
         what = f"tasks.{task_name}.{diff[0]}" if diff else "task or data.seed"
         raise DataMismatch(f"{folder / 'meta.json'}: data was generated with another {what}; "
                            "regenerate it (dvc repro)")

@@ -55,9 +55,16 @@ class FitResult:
 
 
 def resolve_device(requested: str, cpu_only: bool = False) -> torch.device:
+    """The device of train.device (the only key that sets it: a task's train overrides have no
+    device), or a ConfigError naming that key where 'cuda' cannot be had."""
     if requested == "cuda" and (cpu_only or not torch.cuda.is_available()):
-        why = "this model runs on the CPU only" if cpu_only else "no CUDA device is available"
-        raise ConfigError(f"train.device = 'cuda': {why}")
+        if cpu_only:
+            why = "this model runs on the CPU only"
+        elif torch.version.cuda is None:
+            why = f"no CUDA device is available (torch {torch.__version__} is built without CUDA)"
+        else:
+            why = "no CUDA device is available (none is visible)"
+        raise ConfigError(f"train.device = 'cuda': {why}; set train.device to auto or cpu")
     if requested == "auto" and torch.cuda.is_available() and not cpu_only:
         return torch.device("cuda")
     return torch.device("cpu")
