@@ -47,6 +47,26 @@ def test_an_unknown_block_is_one_line(tmp_path):
         run_block(ROOT / "params.yaml", BLOCK, "tinny", tmp_path / "r", tmp_path / "m", None)
 
 
+def test_a_device_the_runs_cannot_have_is_one_line_before_any_worker(tmp_path, monkeypatch):
+    import torch
+
+    import rnnbench.training.block as block
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is present: the device can be had")
+
+    def no_workers(*_a, **_k):
+        raise AssertionError("workers started")
+
+    monkeypatch.setattr(block, "run_jobs", no_workers)
+    with pytest.raises(ConfigError, match=r"^train.device = 'cuda': no CUDA device"):
+        run_block(ROOT / "params.yaml", [*BLOCK, "train.device=cuda"], "tiny",
+                  tmp_path / "r", tmp_path / "m", None)
+    assert not (tmp_path / "r").exists() and not (tmp_path / "m").exists()
+    _, runs = mlflow_runs()
+    assert runs == []  # no run started, none recorded FAILED
+
+
 def test_a_metrics_folder_of_the_users_is_refused_before_any_run(tmp_path):
     metrics = tmp_path / "m"
     metrics.mkdir()

@@ -109,26 +109,35 @@ def config_hash(identity: dict) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
+def check_run(params, task_name: str, model_name: str) -> None:
+    """A ConfigError before any work where the model cannot serve the task or cannot run on
+    train.device (cuda without CUDA, or a CPU-only model)."""
+    task_cfg, model_cfg = params.task(task_name), params.model(model_name)
+    spec = get_task(task_name).spec(task_cfg)
+    reason = why_not(model_cfg, spec)
+    if reason is not None:
+        raise ConfigError(f"model {model_name!r} ({model_cfg.family}) cannot serve task "
+                         f"{task_name!r} ({spec.shape}): {reason}")
+    resolve_device(params.train.with_overrides(task_cfg.train).device,
+                   family(model_cfg).cpu_only)
+
+
 def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
                  data_dir: Path | None = None, stage: str = "cli",
                  tags: dict[str, str] | None = None) -> dict:
     """Train one (model, task, seed); write OUTPUTS into `out`: probes.json holds the gradient
     probes at params.probe's checkpoints (an empty list when params.probe is null),
     showcase.json the task's qualitative output of the trained model (or null)."""
+    check_run(params, task_name, model_name)
     task, task_cfg = get_task(task_name), params.task(task_name)
     spec = task.spec(task_cfg)
     model_cfg = params.model(model_name)
-    reason = why_not(model_cfg, spec)
-    if reason is not None:
-        raise ConfigError(f"model {model_name!r} ({model_cfg.family}) cannot serve task "
-                         f"{task_name!r} ({spec.shape}): {reason}")
     check_output_dir(out, "train")  # before any work: never replace what is not ours
     model_cfg = resolve_width(model_cfg, spec)  # the width a parameter budget chooses
     splits, meta = read_data(params, task_name, data_dir) if data_dir else \
         make_data(params, task_name)
     train_cfg = params.train.with_overrides(task_cfg.train)
     fam = family(model_cfg)
-    resolve_device(train_cfg.device, fam.cpu_only)  # device=cuda without CUDA: before the run
     torch.manual_seed(seed)
     model = build_model(model_cfg, spec)
     n_params = sum(p.numel() for p in model.parameters())
