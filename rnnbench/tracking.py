@@ -230,16 +230,21 @@ def search_runs(experiment: str, filter_string: str = ""):
         raise UserError(f"compare: filter {filter_string!r}: {e.message}") from None
 
 
-def final_runs(experiment: str) -> dict[str, str]:
-    """config_hash -> run id of every run whose result is final: FINISHED, or FAILED as a
-    diverged training (a deterministic result, not an error)."""
-    out = {}
+def final_runs(experiment: str, sweep: str) -> dict[str, dict[str, str]]:
+    """config_hash -> {"run_id", "sweep", "run_group"} of a run whose result is final: FINISHED,
+    or FAILED as a diverged training (a deterministic result, not an error), whatever its tags.
+    Of several runs of one hash, one of the sweep `sweep` when there is one."""
+    out: dict[str, dict[str, str]] = {}
     for r in _runs(experiment):
-        h = r.data.tags.get("config_hash")
+        tags = r.data.tags
+        h = tags.get("config_hash")
         final = r.info.status == "FINISHED" or (r.info.status == "FAILED"
-                                                and r.data.tags.get("status") == "diverged")
-        if h and final:
-            out.setdefault(h, r.info.run_id)
+                                                and tags.get("status") == "diverged")
+        if not (h and final):
+            continue
+        if h not in out or (tags.get("sweep") == sweep and out[h]["sweep"] != sweep):
+            out[h] = {"run_id": r.info.run_id, "sweep": tags.get("sweep"),
+                      "run_group": tags.get("run_group", "unknown")}
     return out
 
 
@@ -255,30 +260,25 @@ def record_failure(experiment: str, run_name: str, tags: dict[str, str], reason:
 RESULT_FILES = ("result.json", "metrics.json", "curves.csv", "probes.json", "showcase.json")
 
 
-def download_results(experiment: str, sweep: str, dest: Path) -> int:
-    """The result files of a sweep's finished runs, as a results folder the report reads:
-    dest/<model>-<hash>/<task>/seed<k>/; each run's model is named with its variant."""
+def download_results(runs: list[tuple[str, Path, str]]) -> None:
+    """For the report: each (run id, folder, model) run's result files into its folder, its
+    result.json naming the model `model` (a sweep's trial: with its variant)."""
     import json
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    c, n = client(), 0
-    for r in _runs(experiment, f"tags.sweep = '{sweep}'"):
-        tags = r.data.tags
-        if r.info.status != "FINISHED" and tags.get("status") != "diverged":
-            continue
-        folder = dest / f"{tags['model']}-{tags['config_hash'][:8]}" / tags["task"] / \
-            f"seed{tags['seed']}"
+    c = client()
+    for run_id, folder, model in runs:
+        have = {a.path for a in c.list_artifacts(run_id)}
+        if "result.json" not in have:
+            raise UserError(f"run {run_id} of {tracking_uri()}: no result.json among its "
+                            "artifacts")
         folder.mkdir(parents=True, exist_ok=True)
-        have = {a.path for a in c.list_artifacts(r.info.run_id)}
         for name in RESULT_FILES:
             if name in have:
-                c.download_artifacts(r.info.run_id, name, str(folder))
+                c.download_artifacts(run_id, name, str(folder))
         metrics = json.loads((folder / "result.json").read_text(encoding="utf-8"))
-        if tags.get("variant"):
-            metrics["model"] = f"{tags['model']} [{tags['variant']}]"
+        metrics["model"] = model
         (folder / "result.json").write_text(json.dumps(metrics), encoding="utf-8")
-        n += 1
-    return n
 
 
 def server_command(backend: str, artifacts: Path, host: str, port: int,

@@ -24,7 +24,7 @@ def run(args) -> int:
     from rnnbench.sweep.report import sweep_report
     from rnnbench.sweep.run import run_sweep
 
-    cfg, params_path = load_sweep(Path(args.sweep))
+    cfg, _ = load_sweep(Path(args.sweep))
     out = Path(args.out or f"results/sweep/{cfg.name}")
     check_out(args, out)
     failed = 0
@@ -34,6 +34,8 @@ def run(args) -> int:
         failed = c["failed"]
         print(f"sweep {cfg.name}: {c['done']} done, {c['failed']} failed, {c['skipped']} "
               f"skipped in {summary['wall_time_s']:.0f} s -> {out / 'summary.json'}")
-    path, n = sweep_report(cfg.name, params_path, out / "report")
-    print(f"report: {path} ({n} runs of sweep {cfg.name})")
+    path, held = sweep_report(Path(args.sweep), out / "report")
+    elsewhere = sum(not h["this_sweep"] for h in held)
+    print(f"report: {path} ({len(held)} runs of sweep {cfg.name}, {elsewhere} of them found "
+          "finished under another tag)")
     return 1 if failed else 0

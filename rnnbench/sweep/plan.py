@@ -1,9 +1,11 @@
 """A sweep's trials: models x tasks x seeds x every combination of the axes (or a seeded sample
-of them), each with its overrides, its validated params and its configuration hash.
+of them), each with its overrides, its validated params and its configuration hash. Every trial
+trains with the sweep's `threads` (its train.threads, overridden), the CPUs it asks Ray for.
 
-Mistakes in the sweep itself (an unknown model, task or axis key, a model that cannot serve a
-task) stop the sweep before anything runs, in one line. A value that fails validation for one
-trial (say train.lr = -1) makes that trial invalid: it is recorded as failed and the others run.
+Mistakes in the sweep itself (an unknown model, task or axis key, an axis on train.threads, a
+model that cannot serve a task) stop the sweep before anything runs, in one line. A value that
+fails validation for one trial (say train.lr = -1) makes that trial invalid: it is recorded as
+failed and the others run.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ class Trial:
     model: str
     task: str
     seed: int
-    overrides: list[str]  # --set overrides on top of the base params
+    overrides: list[str]  # --set overrides on top of the base params: threads, then the axes
     label: str  # the axes' values, e.g. "train.lr=0.003, tasks.adding.seq_len=50"
     params: Any = None  # validated Params, or None when invalid
     config_hash: str | None = None
@@ -32,19 +34,32 @@ class Trial:
     result: dict = field(default_factory=dict)  # filled in by the run
 
     @property
+    def variant(self) -> str:
+        """The model as the sweep's report names it: with the trial's axes' values."""
+        return f"{self.model} [{self.label}]" if self.label else self.model
+
+    @property
     def name(self) -> str:
         return f"{self.model}/{self.task}/seed{self.seed}" + (f" [{self.label}]" if self.label
                                                               else "")
 
 
+@dataclass
+class Plan:
+    cfg: SweepConfig
+    params_path: Path  # the base params file, absolute: workers on other machines load it
+    experiment: str  # the base params' MLflow experiment
+    trials: list[Trial]
+
+
 def load_sweep(path: Path) -> tuple[SweepConfig, Path]:
-    """The sweep file validated, and the path of its base params file."""
+    """The sweep file validated, and the absolute path of its base params file."""
     path = Path(path)
     raw = read_yaml_file(path)
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping, got {type(raw).__name__}")
     cfg = validate(SweepConfig, raw, str(path))
-    return cfg, (path.parent / cfg.params)
+    return cfg, (path.parent / cfg.params).absolute()
 
 
 def _override(key: str, value: Any) -> str:
@@ -60,7 +75,7 @@ def _has_key(raw: Any, key: str) -> bool:
     return True
 
 
-def plan(path: Path) -> tuple[SweepConfig, list[Trial]]:
+def plan(path: Path) -> Plan:
     """Every trial of the sweep at `path`, validated; ConfigError for mistakes in the sweep."""
     from rnnbench.models.families import why_not
     from rnnbench.params import load_params
@@ -78,6 +93,9 @@ def plan(path: Path) -> tuple[SweepConfig, list[Trial]]:
             reason = why_not(base.models[m], spec)
             if reason:
                 raise ConfigError(f"{path}: model {m!r} cannot serve task {t!r}: {reason}")
+    if "train.threads" in cfg.axes:
+        raise ConfigError(f"{path}: axes.train.threads: a trial trains with the sweep's "
+                          "`threads` (the CPUs it asks Ray for); set that, one sweep per value")
     for key in cfg.axes:
         for m in cfg.models:
             if not _has_key(raw, key.replace("{model}", m)):
@@ -91,15 +109,16 @@ def plan(path: Path) -> tuple[SweepConfig, list[Trial]]:
                               f"{len(grid)} trials")
         picked = sorted(random.Random(cfg.sample.seed).sample(range(len(grid)), cfg.sample.n))
         grid = [grid[i] for i in picked]
+    threads = _override("train.threads", cfg.threads)
     trials = []
     for model, task, seed, combo in grid:
         keys = [k.replace("{model}", model) for k in cfg.axes]
-        overrides = [_override(k, v) for k, v in zip(keys, combo, strict=True)]
-        t = Trial(model, task, seed, overrides, ", ".join(o for o in overrides))
+        axes = [_override(k, v) for k, v in zip(keys, combo, strict=True)]
+        t = Trial(model, task, seed, [threads, *axes], ", ".join(axes))
         try:
-            t.params = load_params(params_path, overrides)
+            t.params = load_params(params_path, t.overrides)
             t.config_hash = config_hash(run_identity(t.params, task, model, seed))
         except ConfigError as exc:
             t.error = str(exc)
         trials.append(t)
-    return cfg, trials
+    return Plan(cfg, params_path, base.experiment, trials)

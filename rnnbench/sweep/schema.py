@@ -26,7 +26,8 @@ class SweepConfig(StrictModel):
     # in a key is replaced by each run's model preset (e.g. models.{model}.hidden_size)
     axes: dict[str, Annotated[list[Any], Field(min_length=1)]] = {}
     sample: Sample | None = None  # null: every trial of the grid
-    threads: Annotated[int, Field(gt=0, le=256)] = 1  # CPU threads a trial uses and asks for
+    threads: Annotated[int, Field(gt=0, le=256)] = 1  # CPU threads a trial trains with (its
+    #                                                    train.threads) and asks Ray for
     gpu: bool | None = None  # ask for one GPU per trial; null: when the cluster has GPUs and
     #                          the model can use one
     max_concurrent: PositiveInt | None = None  # trials in flight at once; null: as Ray fits
