@@ -21,6 +21,7 @@ from rnnbench.io import (
     result_files,
     write_text_atomic,
 )
+from rnnbench.report.checks import checks_line, method_checks
 from rnnbench.report.claims import training_claims
 from rnnbench.report.figures import assign_colors, learning_curves, use_fonts
 from rnnbench.report.html import to_html
@@ -172,7 +173,7 @@ def render(results: list[dict], title: str, missing: list[tuple], figures: dict[
            task_extras: dict[str, list[str]] | None = None,
            more: tuple[list[Claim], list[str]] | None = None,
            studies: list[tuple[dict, list[str]]] | None = None,
-           context: dict | None = None) -> str:
+           context: dict | None = None, checks: str | None = None) -> str:
     """The report's markdown: Summary, Environment, the claims, the tasks, the gradients, speed
     and the studies. more: (the claims of study_more, their rendered lines); studies: (summary,
     rendered section) per study."""
@@ -218,7 +219,7 @@ def render(results: list[dict], title: str, missing: list[tuple], figures: dict[
     if missing:
         head += ["**Missing runs** (in the grid, no result file): "
                  + ", ".join(f"{m}/{t}/seed{s}" for m, t, s in missing), ""]
-    head += summary_section(grouped, entries, found, len(missing))
+    head += summary_section(grouped, entries, found, len(missing), checks)
     head += environment_section(results, speed, context or {})
     return "\n".join(head + body) + "\n"
 
@@ -282,7 +283,9 @@ def build_report(results_dir: Path, out_dir: Path, title: str = "rnnbench report
         studies = [(s, relative(study_section(s, tmp))) for s in summaries]
         text = f"<!-- {FILE_MARKER} report: edits here are lost -->\n" + render(
             results, title, missing, figures, speed, probe_figures, task_extras, more, studies,
-            context) + "\n".join(reliability_lines(reliability_json)) + "\n"
+            context, checks_line(method_checks(probes_by_task(grouped), speed,
+                                               reliability_json))) \
+            + "\n".join(reliability_lines(reliability_json)) + "\n"
         # before the figures move into place: a page that cannot be written leaves no figures
         html = to_html(text, tmp, title)
         with atomic_dir(out_dir / "plots", kind="report-plots") as plots:

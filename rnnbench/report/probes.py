@@ -169,19 +169,23 @@ def vanishing_claim(by_model: dict[str, list[dict]], task: str, loss: str | None
                  "; ".join(f"{s}: {v}" for s, v in outcomes.items()))
 
 
+def bound_checks(by_model: dict[str, list[dict]]) -> list[tuple[str, str, dict]]:
+    """(model, stage, probe result) for every probed Elman model and stage the bound was
+    tested on."""
+    return [(model, stage, r) for model, results in by_model.items()
+            for stage, r in _stages(results).items() if r.get("bound", {}).get("applicable")]
+
+
 def bound_lines(by_model: dict[str, list[dict]]) -> list[str]:
     """The Pascanu bound per probed Elman model and stage: which steps were tested, how many
     ratios, the largest over its bound; every violation is called FAILED."""
     out = []
-    for model, results in by_model.items():
-        for stage, r in _stages(results).items():
-            b = r.get("bound", {})
-            if not b.get("applicable"):
-                continue
-            verdict = "within the bound" if b["holds"] else "**FAILED: above the bound**"
-            out.append(f"- {model}, {stage} (step {r['step']}): largest ratio / bound "
-                       f"{fmt_cell(b['max_ratio'], 4)} over {b['tested']} ratios of loss "
-                       f"'{b['loss']}', {b['steps']}: {verdict}")
+    for model, stage, r in bound_checks(by_model):
+        b = r["bound"]
+        verdict = "within the bound" if b["holds"] else "**FAILED: above the bound**"
+        out.append(f"- {model}, {stage} (step {r['step']}): largest ratio / bound "
+                   f"{fmt_cell(b['max_ratio'], 4)} over {b['tested']} ratios of loss "
+                   f"'{b['loss']}', {b['steps']}: {verdict}")
     return out
 
 

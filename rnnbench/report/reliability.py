@@ -10,27 +10,43 @@ KEYS = ("faults_injected", "runs_survived", "runs_lost", "bad_inputs_tried",
         "bad_inputs_clear_error")
 
 
+def read_summary(path: Path | None) -> tuple[dict | None, list[str]]:
+    """(the summary, None where absent or unreadable; what is missing from it)."""
+    if path is None or not Path(path).exists():
+        return None, []
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    missing = [k for k in KEYS if not isinstance(data.get(k), int)]
+    return (None if missing else data), missing
+
+
+def verdict(data: dict) -> str:
+    """fails (a run lost, an unclear error, a test failed), not measured (no fault injected or
+    no bad input tried), else holds."""
+    if data["runs_lost"] or data["bad_inputs_tried"] != data["bad_inputs_clear_error"] \
+            or data["tests_failed"]:
+        return "fails"
+    if data["faults_injected"] == 0 or data["bad_inputs_tried"] == 0:
+        return "not measured"
+    return "holds"
+
+
 def reliability_lines(path: Path | None) -> list[str]:
     """The section's lines: the figures and where they come from, or how to measure them."""
     head = ["", "## Reliability", ""]
-    if path is None or not Path(path).exists():
-        return head + ["Not measured with these results: `pytest tests/test_reliability.py` "
-                       "injects the faults and writes results/reliability/summary.json."]
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    missing = [k for k in KEYS if not isinstance(data.get(k), int)]
+    data, missing = read_summary(path)
     if missing:
         return head + [f"{path}: unreadable (no {', '.join(missing)}); rerun "
                        "`pytest tests/test_reliability.py`."]
+    if data is None:
+        return head + ["Not measured with these results: `pytest tests/test_reliability.py` "
+                       "injects the faults and writes results/reliability/summary.json."]
     lost, unclear = data["runs_lost"], data["bad_inputs_tried"] - data["bad_inputs_clear_error"]
     failed = data["tests_failed"]
-    if lost or unclear or failed:
-        verdict = "**fails**"
-    elif data["faults_injected"] == 0 or data["bad_inputs_tried"] == 0:
-        verdict = "**not measured** (the run injected no fault or tried no bad input)"
-    else:
-        verdict = "**holds**"
+    said = verdict(data)
+    said = f"**{said}**" + (" (the run injected no fault or tried no bad input)"
+                            if said == "not measured" else "")
     return head + [
-        f"No run lost and every bad input one clear line: {verdict}. "
+        f"No run lost and every bad input one clear line: {said}. "
         f"{data['faults_injected']} faults injected (SIGTERM, SIGINT and SIGKILL mid-training, "
         f"a full disk, writers racing on a fresh store, unreachable tracking): "
         f"{data['runs_survived']} runs survived, {lost} lost. {data['bad_inputs_tried']} "

@@ -116,9 +116,12 @@ def task_headlines(grouped: dict[str, dict[str, list[dict]]]) -> list[str]:
 
 
 def summary_section(grouped: dict, entries: list[Entry], found: list[tuple[str, str]],
-                    missing: int = 0) -> list[str]:
+                    missing: int = 0, checks: str | None = None) -> list[str]:
+    """checks: the method checks' line (rnnbench/report/checks.py), first when one failed."""
     lines = ["## Summary", "", f"- {tally_line([e.claim for e in entries])}",
              *(f"- {h}" for h in task_headlines(grouped))]
+    if checks:
+        lines.insert(2 if checks.startswith("**") else len(lines), f"- {checks}")
     if missing:
         lines.append(f"- **{runs_text(missing)} of the grid without a result file** (listed "
                      "above)")
