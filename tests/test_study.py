@@ -21,7 +21,7 @@ from rnnbench.report.study import (
 from rnnbench.report.verdict import render_claim
 from rnnbench.study.run import load_studies, run_study, validate_study
 from rnnbench.study.schema import StudyConfig, slug
-from tests.conftest import ROOT, mlflow_runs
+from tests.conftest import ROOT, family_facts, mlflow_runs
 
 TINY = ["tasks.adding.seq_len=8", "tasks.adding.n_train=128", "tasks.adding.n_val=32",
         "tasks.adding.n_test=32", "tasks.adding.train.max_steps=20",
@@ -198,7 +198,8 @@ def run(x, model="rnn", seed=0, solved=False, status="ok", family=None, **kw) ->
             "baseline": 1 / 6, "metric": "mse", "higher_is_better": False,
             "solved_threshold": 0.01, "steps_to_solve": None, "clipped_fraction": 0.0,
             "train": {"clip": "norm", "clip_value": 1.0}, "model_config": {},
-            "grad": {"loss": "final", "init": None, "trained": None}, "probes": [], **kw}
+            "grad": {"loss": "final", "init": None, "trained": None}, "probes": [],
+            "facts": family_facts(family or model), **kw}
 
 
 def test_longest_t_solved_needs_at_least_half_the_seeds():

@@ -26,9 +26,6 @@ def _clip_name(r: dict) -> str:
     return "none" if t["clip"] == "none" else f"{t['clip']} ≤ {t['clip_value']:g}"
 
 
-VANILLA, GATED = {"rnn", "numba_rnn"}, {"lstm", "gru"}
-
-
 SOLVED_RULE = ("a length T counts as solved by a model when at least half of its seeds solved "
                "it (test metric past the task's threshold, run not diverged); the longest T "
                "solved is the largest such T")
@@ -257,12 +254,9 @@ def memory_table(runs: list[dict]) -> tuple[list[dict], float | None]:
     return rows, (max(solved) if solved else None)
 
 
-def _gated(run: dict) -> bool | None:
-    """The run's recorded registry fact; for summaries written before runs carried facts, the
-    family names of that time (None: neither)."""
-    if "facts" in run:
-        return run["facts"]["gated"]
-    return True if run["family"] in GATED else False if run["family"] in VANILLA else None
+def _gated(run: dict) -> bool:
+    """The run's recorded registry fact (every study run records its family's facts)."""
+    return run["facts"]["gated"]
 
 
 MEMORY_TITLE = "Gated cells carry information over longer spans than a vanilla RNN"
