@@ -48,6 +48,9 @@ def test_compare_needs_the_difference_beyond_two_standard_errors_and_the_toleran
     assert compare([0.9], [0.5, 0.52], True, 0.1).outcome == "unknown"
     assert compare([0.1, 0.1], [0.2, 0.2], False, 1.0).outcome == "better"  # lower is better
     assert compare([], [0.2], False, 1.0) is None
+    # the text's sign says which side is better, whichever way the metric points
+    assert "the first better by -0.4" in compare([0.5, 0.5], [0.9, 0.9], True, 0.1).text()
+    assert "the first better by +0.1" in compare([0.1, 0.1], [0.2, 0.2], False, 1.0).text()
 
 
 # ---------------------------------------------------------------- LSTM vs GRU

@@ -51,7 +51,7 @@ class Diff:
     def text(self, digits: int = 4) -> str:
         se = "spread unknown" if self.se is None else f"SE {self.se:.2g}"
         return (f"{self.a:.{digits}g} vs {self.b:.{digits}g} (n = {self.n_a}, {self.n_b}; "
-                f"difference {self.gain:+.{digits}g} in favour of the first, {se})")
+                f"the first better by {self.gain:+.{digits}g}, {se})")
 
 
 def compare(a, b, higher_is_better: bool, baseline: float | None) -> Diff | None:
