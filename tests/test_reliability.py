@@ -259,7 +259,7 @@ def test_a_stopped_run_ends_killed_in_one_line_and_keeps_the_previous_result(
     p.send_signal(sig)
     _, err = p.communicate(timeout=60)
     TALLY["faults_injected"] += 1
-    assert p.returncode == status
+    assert p.returncode == status, err  # what the process printed, should it not be ours
     assert err.strip().splitlines()[-1:] == [
         f"rnnbench: stopped by {sig.name}; results of finished runs are kept"]
     assert "Traceback" not in err
