@@ -1,6 +1,6 @@
 """Sweeps: the plan from SWEEP.yaml (a trial trains with the threads it asks Ray for), then real
 runs on a local Ray cluster of two workers logging to a real `mlflow server` on loopback, with a
-SQLite store and with PostgreSQL; resumed, a sweep skips what is finished, wherever it was
+SQLite store and (marked slow) with PostgreSQL; resumed, a sweep skips what is finished, wherever it was
 found; a bad value or a crashed worker fails its trial alone; a report is built from the
 tracking store; a cluster needs a tracking server."""
 
@@ -355,6 +355,7 @@ def test_a_sweep_on_ray_logs_to_an_mlflow_server_and_resumes(tmp_path):
         check_sweep_against(url, tmp_path)
 
 
+@pytest.mark.slow  # ~75 s: the same sweep as above, the store on PostgreSQL instead of SQLite
 @pytest.mark.postgres
 def test_a_sweep_against_a_postgresql_store(tmp_path):
     with postgres() as uri, mlflow_server(uri, tmp_path / "artifacts") as url:
