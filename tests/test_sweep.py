@@ -1,8 +1,8 @@
 """Sweeps: the plan from SWEEP.yaml (a trial trains with the threads it asks Ray for), then real
 runs on a local Ray cluster of two workers logging to a real `mlflow server` on loopback, with a
-SQLite store and (marked slow) with PostgreSQL; resumed, a sweep skips what is finished, wherever it was
-found; a bad value or a crashed worker fails its trial alone; a report is built from the
-tracking store; a cluster needs a tracking server."""
+SQLite store and (marked slow) with PostgreSQL; resumed, a sweep skips what is finished,
+wherever it was found; a bad value or a crashed worker fails its trial alone; a report is built
+from the tracking store; a cluster needs a tracking server."""
 
 from __future__ import annotations
 
