@@ -46,3 +46,11 @@ def test_absent_or_broken_figures_say_how_to_measure(tmp_path):
     assert "Not measured" in "\n".join(reliability_lines(tmp_path / "none.json"))
     broken = text(tmp_path, {"runs_lost": "zero"})
     assert "unreadable" in broken and "holds" not in broken
+    # a summary written before it recorded its tests' outcomes says so, it does not pass
+    old = text(tmp_path, {k: v for k, v in GOOD.items() if not k.startswith("tests_")})
+    assert "unreadable (no tests_passed, tests_failed, tests_skipped)" in old
+    assert "holds" not in old
+    for bad, why in (("{", "not valid JSON"), ("[1, 2]", "not a JSON object")):
+        (tmp_path / "summary.json").write_text(bad)
+        assert f"unreadable ({why})" in "\n".join(reliability_lines(tmp_path / "summary.json"))
+    assert "unreadable" in text(tmp_path, GOOD | {"runs_lost": True})  # a bool is not a count

@@ -7,16 +7,21 @@ import json
 from pathlib import Path
 
 KEYS = ("faults_injected", "runs_survived", "runs_lost", "bad_inputs_tried",
-        "bad_inputs_clear_error")
+        "bad_inputs_clear_error", "tests_passed", "tests_failed", "tests_skipped")
 
 
-def read_summary(path: Path | None) -> tuple[dict | None, list[str]]:
-    """(the summary, None where absent or unreadable; what is missing from it)."""
+def read_summary(path: Path | None) -> tuple[dict | None, str | None]:
+    """(the summary, or None where it is absent or unreadable; why it is unreadable)."""
     if path is None or not Path(path).exists():
-        return None, []
-    data = json.loads(Path(path).read_text(encoding="utf-8"))
-    missing = [k for k in KEYS if not isinstance(data.get(k), int)]
-    return (None if missing else data), missing
+        return None, None
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None, "not valid JSON"
+    if not isinstance(data, dict):
+        return None, "not a JSON object"
+    missing = [k for k in KEYS if type(data.get(k)) is not int]
+    return (None, f"no {', '.join(missing)}") if missing else (data, None)
 
 
 def verdict(data: dict) -> str:
@@ -33,9 +38,9 @@ def verdict(data: dict) -> str:
 def reliability_lines(path: Path | None) -> list[str]:
     """The section's lines: the figures and where they come from, or how to measure them."""
     head = ["", "## Reliability", ""]
-    data, missing = read_summary(path)
-    if missing:
-        return head + [f"{path}: unreadable (no {', '.join(missing)}); rerun "
+    data, problem = read_summary(path)
+    if problem:
+        return head + [f"{path}: unreadable ({problem}); rerun "
                        "`pytest tests/test_reliability.py`."]
     if data is None:
         return head + ["Not measured with these results: `pytest tests/test_reliability.py` "
