@@ -131,14 +131,16 @@ def sqlite_path(uri: str) -> Path | None:
 
 
 def file_store_path(uri: str) -> Path | None:
-    """The folder of a file store, which MLflow reads from a plain path or a file: URI."""
+    """The folder of a file store, which MLflow reads from a plain path or a file: URI; None for
+    any other URI, the bare word `databricks` included (MLflow's name for a Databricks
+    workspace's tracking server, not a folder)."""
     from urllib.parse import urlparse
     from urllib.request import url2pathname
 
     parts = urlparse(uri)
     if parts.scheme == "file":
         return Path(url2pathname(parts.path))
-    return Path(uri) if not parts.scheme else None
+    return Path(uri) if not parts.scheme and uri != "databricks" else None
 
 
 @contextlib.contextmanager

@@ -208,6 +208,16 @@ def test_a_file_store_is_refused_naming_the_uri(form, tmp_path, monkeypatch,
     assert list(tmp_path.iterdir()) == []
 
 
+def test_only_paths_and_file_uris_are_file_stores(tmp_path):
+    from rnnbench.store import file_store_path
+
+    assert file_store_path("mlruns") == Path("mlruns")
+    assert file_store_path((tmp_path / "m").as_uri()) == tmp_path / "m"
+    for other in ("databricks", "databricks://profile", "http://127.0.0.1:5001",
+                  "sqlite:///x/mlflow.db", "postgresql://u@h/db"):
+        assert file_store_path(other) is None, other
+
+
 @pytest.mark.parametrize("form", ["path", "file URI"])
 def test_an_allowed_file_store_under_a_missing_folder_is_a_typo(form, tmp_path, monkeypatch):
     from rnnbench.store import TrackingError, check_reachable
