@@ -144,5 +144,9 @@ def load_params(path: str | Path = "params.yaml", overrides: list[str] | None = 
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping of sections, got {type(raw).__name__}")
     raw = apply_overrides(raw, overrides or [])
-    source = f"{path} (with --set)" if overrides else str(path)
-    return validate(Params, raw, source)
+    return validate(Params, raw, params_source(path, overrides))
+
+
+def params_source(path: str | Path, overrides: list[str] | None = None) -> str:
+    """Where a Params came from, as its errors name it."""
+    return f"{path} (with --set)" if overrides else str(path)

@@ -173,15 +173,16 @@ def test_train_on_a_record_whose_config_is_no_mapping_is_one_line(data_dir, tmp_
 @pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present")
 def test_cuda_without_a_cuda_device_names_the_key(tmp_path, _private_mlflow):
     line = one_line_error(train_argv(tmp_path, "rnn", "--set", "train.device=cuda"))
-    assert line.startswith("rnnbench: error: train.device = 'cuda': no CUDA device is available")
+    assert line.startswith("rnnbench: error: params.yaml (with --set): train.device = 'cuda': "
+                           "no CUDA device is available")
     assert line.endswith("; set train.device to auto or cpu")
     assert not (tmp_path / "out").exists() and not (_private_mlflow / "mlflow.db").exists()
 
 
 def test_cuda_for_a_cpu_only_model_names_the_key(tmp_path, _private_mlflow):
     line = one_line_error(train_argv(tmp_path, "numba_rnn", "--set", "train.device=cuda"))
-    assert line == "rnnbench: error: train.device = 'cuda': this model runs on the CPU only; " \
-                   "set train.device to auto or cpu"
+    assert line == "rnnbench: error: params.yaml (with --set): train.device = 'cuda': this " \
+                   "model runs on the CPU only; set train.device to auto or cpu"
     assert not (tmp_path / "out").exists() and not (_private_mlflow / "mlflow.db").exists()
 
 

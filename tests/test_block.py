@@ -59,7 +59,8 @@ def test_a_device_the_runs_cannot_have_is_one_line_before_any_worker(tmp_path, m
         raise AssertionError("workers started")
 
     monkeypatch.setattr(block, "run_jobs", no_workers)
-    with pytest.raises(ConfigError, match=r"^train.device = 'cuda': no CUDA device"):
+    with pytest.raises(ConfigError, match=r"^\S*params.yaml \(with --set\): train.device = "
+                                          r"'cuda': no CUDA device"):
         run_block(ROOT / "params.yaml", [*BLOCK, "train.device=cuda"], "tiny",
                   tmp_path / "r", tmp_path / "m", None)
     assert not (tmp_path / "r").exists() and not (tmp_path / "m").exists()

@@ -43,12 +43,13 @@ def run_block(params_path: str | Path, overrides: list[str], name: str, out: Pat
               metrics_out: Path, data: Path | None, stage: str = "cli") -> list[str]:
     """Train block `name`; write out/ and metrics_out/ whole; return the runs' folders."""
     from rnnbench.io import atomic_dir, check_output_dir
+    from rnnbench.params import params_source
     from rnnbench.training.run import check_run
 
     params = load_params(params_path, overrides)
     runs = block_runs(params, name)
     for model, task in sorted({(m, t) for m, t, _ in runs}):  # before any worker starts
-        check_run(params, task, model)
+        check_run(params, task, model, params_source(params_path, overrides))
     for task in sorted({t for _, t, _ in runs}):
         if data is not None and not (Path(data) / task).is_dir():
             raise ConfigError(f"--data {data}: no folder {task}/ (run the data stage: "

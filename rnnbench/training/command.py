@@ -26,7 +26,7 @@ def arguments(p) -> None:
 def run(args) -> int:
     from rnnbench.config import ConfigError
     from rnnbench.io import check_output_dir
-    from rnnbench.params import load_params
+    from rnnbench.params import load_params, params_source
 
     params = load_params(args.params, args.set)
     params.task(args.task), params.model(args.model)  # fail before any work
@@ -38,9 +38,10 @@ def run(args) -> int:
     from rnnbench.store import check_reachable
 
     check_reachable()
-    pin_env_threads(params.train.threads)
-    from rnnbench.training.run import run_training
+    pin_env_threads(params.train.threads)  # before torch loads: training.run imports it
+    from rnnbench.training.run import check_run, run_training
 
+    check_run(params, args.task, args.model, params_source(args.params, args.set))  # no work yet
     m = run_training(params, args.task, args.model, args.seed, out,
                      data_dir=Path(args.data) if args.data else None, stage=args.stage)
     test = m["test"].get(m["metric"], float("nan"))

@@ -109,17 +109,23 @@ def config_hash(identity: dict) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()
 
 
-def check_run(params, task_name: str, model_name: str) -> None:
+def check_run(params, task_name: str, model_name: str, source: str | None = None) -> None:
     """A ConfigError before any work where the model cannot serve the task or cannot run on
-    train.device (cuda without CUDA, or a CPU-only model)."""
+    train.device (cuda without CUDA, or a CPU-only model); source: the params file, named
+    first in the message."""
     task_cfg, model_cfg = params.task(task_name), params.model(model_name)
     spec = get_task(task_name).spec(task_cfg)
-    reason = why_not(model_cfg, spec)
-    if reason is not None:
-        raise ConfigError(f"model {model_name!r} ({model_cfg.family}) cannot serve task "
-                         f"{task_name!r} ({spec.shape}): {reason}")
-    resolve_device(params.train.with_overrides(task_cfg.train).device,
-                   family(model_cfg).cpu_only)
+    try:
+        reason = why_not(model_cfg, spec)
+        if reason is not None:
+            raise ConfigError(f"model {model_name!r} ({model_cfg.family}) cannot serve task "
+                              f"{task_name!r} ({spec.shape}): {reason}")
+        resolve_device(params.train.with_overrides(task_cfg.train).device,
+                       family(model_cfg).cpu_only)
+    except ConfigError as exc:
+        if source is None:
+            raise
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 def run_training(params, task_name: str, model_name: str, seed: int, out: Path,
