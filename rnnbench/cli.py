@@ -146,5 +146,25 @@ def main(argv: list[str] | None = None) -> int:
     return guarded(args.fn, args)
 
 
+STOPPED = (130, 143)  # guarded's status after SIGINT, SIGTERM
+
+
+def exit_as_a_script(status: int) -> None:
+    """Exit with `status` under `python -m rnnbench.cli` too. There, CPython 3.11 ends the
+    process by SIGINT after this module returns whenever a KeyboardInterrupt has passed
+    through a library's exec() of source text, even one that guarded caught (Modules/main.c
+    checks _Py_UnhandledKeyboardInterrupt, which that exec sets and nothing clears), so a
+    stopped run would exit -2 instead of 130 or 143. A stopped run's tracking is closed by
+    then: flush, and exit at once."""
+    if status in STOPPED:
+        import logging
+
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    sys.exit(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_as_a_script(main())

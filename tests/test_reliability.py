@@ -338,6 +338,30 @@ except KeyboardInterrupt as e:
 """
 
 
+# Loaded before the CLI (sitecustomize): every command is stopped inside a library's exec() of
+# source text, as an interrupt that lands while dataclasses or SQLAlchemy generate code is.
+STOP_IN_EXEC = """
+import rnnbench.commands as commands
+caught = commands.guarded
+def stopped_in_exec(fn, args):
+    return caught(lambda a: exec("raise KeyboardInterrupt({name!r})"), args)
+commands.guarded = stopped_in_exec
+"""
+
+
+@pytest.mark.parametrize("name,status", [("SIGTERM", 143), ("", 130)])
+def test_a_stop_inside_a_library_exec_still_exits_with_its_status(name, status, tmp_path):
+    """Under `python -m`, CPython 3.11 would end such a process by SIGINT (-2) after the
+    command had stopped cleanly."""
+    (tmp_path / "sitecustomize.py").write_text(STOP_IN_EXEC.format(name=name))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    p = subprocess.run([sys.executable, "-m", "rnnbench.cli", "list"], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == status, p.stderr
+    assert p.stderr.strip().splitlines() == [
+        f"rnnbench: stopped by {name or 'SIGINT'}; results of finished runs are kept"]
+
+
 def test_a_stop_that_lands_in_a_finalizer_still_stops_the_worker():
     p = subprocess.run([sys.executable, "-c", IN_FINALIZER], cwd=ROOT, capture_output=True,
                        text=True, timeout=60)
